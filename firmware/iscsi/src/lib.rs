@@ -1,0 +1,17 @@
+//! dyad's iSCSI frontend (RFC 7143): the wire codec, login and text negotiation, CHAP, and the
+//! session and connection engines that carry SCSI commands to the core on a tokio
+//! current-thread runtime.
+
+// Wire format and negotiation: pure logic, no I/O.
+pub mod chap;
+pub mod digest;
+pub mod discovery;
+pub mod login;
+pub mod params;
+pub mod pdu;
+pub mod text;
+
+// The runtime side: TCP server, sessions, connections.
+pub mod connection;
+pub mod portal;
+pub mod session;

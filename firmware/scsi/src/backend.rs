@@ -1,0 +1,72 @@
+//! The storage a LUN sits on, as the core sees it: positional reads and writes of owned buffers.
+//!
+//! Buffers are owned and handed back so a backend may carry them to an I/O thread and the
+//! transport can recycle them; no backend ever sees a borrowed pointer it could outlive.
+
+use alloc::vec::Vec;
+use core::future::Future;
+use serde::{Deserialize, Serialize};
+
+/// Why a backend operation failed, in terms the core can turn into sense data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum BackendErrorKind {
+    /// The medium could not be read at this place.
+    Read,
+    /// The medium could not be written at this place.
+    Write,
+    /// The medium is gone (drive pulled, file removed).
+    NoMedium,
+    /// The backing store has no room for the write (thin backend full).
+    NoSpace,
+    /// The I/O machinery is shutting down or overloaded.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendError {
+    pub kind: BackendErrorKind,
+}
+
+impl BackendError {
+    pub const fn new(kind: BackendErrorKind) -> Self {
+        BackendError { kind }
+    }
+}
+
+/// Size and block layout of a backend's medium.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Geometry {
+    /// Logical block size in bytes (512 or 4096).
+    pub block_size: u32,
+    /// Number of logical blocks.
+    pub blocks: u64,
+}
+
+pub type IoResult = Result<(), BackendError>;
+
+/// One LUN's storage. Implementations: `ramdisk` and `file` in the `backend` crate.
+///
+/// Offsets and lengths are in bytes and always whole logical blocks: the core has checked
+/// them against [`Geometry`] before calling.
+pub trait BlockBackend {
+    fn geometry(&self) -> Geometry;
+
+    /// Fills `buf` (its whole length) from byte `offset`; returns the buffer.
+    fn read(&self, offset: u64, buf: Vec<u8>) -> impl Future<Output = (Vec<u8>, IoResult)>;
+
+    /// Writes all of `buf` at byte `offset`; with `fua` the data is durable on return.
+    fn write(
+        &self,
+        offset: u64,
+        buf: Vec<u8>,
+        fua: bool,
+    ) -> impl Future<Output = (Vec<u8>, IoResult)>;
+
+    /// Makes every completed write durable.
+    fn flush(&self) -> impl Future<Output = IoResult>;
+
+    /// Tells the backend whether the Caching mode page's WCE bit is set: without a write
+    /// cache every write must be durable before it completes.
+    fn set_write_cache(&self, _enabled: bool) {}
+}

@@ -1,0 +1,8 @@
+//! INQUIRY: standard data and the VPD pages (placeholder until written).
+use super::Ctx;
+use crate::backend::BlockBackend;
+use crate::sense::asc;
+use crate::status::CommandResult;
+pub(crate) fn inquiry<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult {
+    ctx.fail(&asc::INVALID_COMMAND_OPERATION_CODE)
+}

@@ -1,0 +1,33 @@
+//! SYNCHRONIZE CACHE (10, 16): makes every completed write durable.
+
+use super::{Ctx, Plan};
+use crate::backend::BlockBackend;
+use crate::cdb::{be16, be32, be64};
+use crate::lun::Lun;
+use crate::sense::{asc, Sense};
+use crate::status::CommandResult;
+use crate::table::Kind;
+use alloc::vec::Vec;
+
+pub(crate) fn precheck<B: BlockBackend>(kind: Kind, lun: &Lun<B>, cdb: &[u8]) -> Result<Plan, Sense> {
+    let (lba, blocks) = match kind {
+        Kind::SynchronizeCache10 => (u64::from(be32(cdb, 2)), u64::from(be16(cdb, 7))),
+        _ => (be64(cdb, 2), u64::from(be32(cdb, 10))),
+    };
+    let end = lba.checked_add(blocks).ok_or(asc::LBA_OUT_OF_RANGE)?;
+    if end > lun.blocks() {
+        return Err(asc::LBA_OUT_OF_RANGE);
+    }
+    Ok(Plan { range: (0, 0), data_out_len: 0 })
+}
+
+pub(crate) async fn synchronize_cache<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult {
+    let Some(lun) = ctx.lun else {
+        return ctx.fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED);
+    };
+    // The whole LUN is flushed: a partial flush buys nothing on a file or block device.
+    match lun.backend.flush().await {
+        Ok(()) => CommandResult::good(Vec::new()),
+        Err(_) => ctx.fail(&asc::WRITE_ERROR),
+    }
+}

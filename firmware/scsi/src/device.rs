@@ -1,0 +1,477 @@
+//! The SCSI target device: LUNs, target ports and I_T nexuses, the command pipeline
+//! (LUN mapping, lookup, CDB validation, unit attentions, ALUA admission, ordering, dispatch)
+//! and task management.
+
+use crate::alua::AccessState;
+use crate::backend::BlockBackend;
+use crate::buffer_pool::BufferPool;
+use crate::commands::{self, Ctx};
+use crate::lun::{Lun, LunConfig, LunId};
+use crate::lun_address;
+use crate::mutation::{Mutation, MutationError};
+use crate::nexus::{InitiatorPort, NexusId, NexusInfo, PortConfig};
+use crate::sense::{asc, Sense};
+use crate::status::CommandResult;
+use crate::table::{self, CommandEntry, Flags, Lookup};
+use crate::task_set::{AbortKind, TaskAttribute, TaskEntry};
+use crate::ua::UnitAttention;
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+
+/// Opens the storage behind a LUN when a `LunAdded` mutation is applied.
+pub trait BackendOpener<B> {
+    fn open(&self, config: &LunConfig) -> Result<B, String>;
+}
+
+/// One SCSI command as a transport hands it over.
+pub struct CommandRequest<'a> {
+    pub nexus: NexusId,
+    /// The LUN field of the transport (SAM-6 §4.7).
+    pub lun: [u8; 8],
+    pub cdb: &'a [u8],
+    /// The transport's task tag (iSCSI ITT).
+    pub tag: u64,
+    pub attr: TaskAttribute,
+    /// Expected data-out transfer length the initiator announced (iSCSI EDTL for writes).
+    pub data_out_len: u32,
+}
+
+/// What `submit` decided.
+pub enum Submission<B: BlockBackend> {
+    /// The command finished at admission (an error, a unit attention, ...).
+    Complete(CommandResult),
+    /// The command is in the task set; the transport gathers `data_out_len()` bytes and calls
+    /// [`TargetDevice::execute`].
+    Queued(Task<B>),
+}
+
+/// How an executed command ended.
+pub enum Completion {
+    Done(CommandResult),
+    /// Aborted by task management; see [`AbortKind`] for what the initiator is told.
+    Aborted(AbortKind),
+}
+
+/// A command admitted into a LUN's task set. Dropping it without executing removes it.
+pub struct Task<B: BlockBackend> {
+    lun: Option<Rc<Lun<B>>>,
+    port: Rc<PortConfig>,
+    nexus: NexusId,
+    entry: Option<Rc<TaskEntry>>,
+    command: &'static CommandEntry,
+    cdb: [u8; 32],
+    cdb_len: u8,
+    data_out_len: u32,
+}
+
+impl<B: BlockBackend> Task<B> {
+    /// Bytes of data-out the command needs from the initiator.
+    pub fn data_out_len(&self) -> u32 {
+        self.data_out_len
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        self.entry.as_ref().is_some_and(|e| e.aborted.get().is_some())
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.command.name
+    }
+}
+
+impl<B: BlockBackend> Drop for Task<B> {
+    fn drop(&mut self) {
+        if let (Some(lun), Some(entry)) = (&self.lun, &self.entry) {
+            lun.tasks.remove(entry);
+        }
+    }
+}
+
+/// Outcome of a task management function (iSCSI TMF response codes map onto these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TmfOutcome {
+    FunctionComplete,
+    TaskDoesNotExist,
+    LunDoesNotExist,
+}
+
+pub struct TargetDevice<B: BlockBackend> {
+    controller: u8,
+    opener: Box<dyn BackendOpener<B>>,
+    luns: RefCell<BTreeMap<LunId, Rc<Lun<B>>>>,
+    ports: RefCell<BTreeMap<u16, Rc<PortConfig>>>,
+    nexuses: RefCell<BTreeMap<NexusId, NexusInfo>>,
+    next_nexus: Cell<u32>,
+    /// ALUA state per target port group; a group not listed is Active/Optimized.
+    access: RefCell<BTreeMap<u16, AccessState>>,
+    pub buffers: BufferPool,
+}
+
+impl<B: BlockBackend> TargetDevice<B> {
+    pub fn new(controller: u8, opener: Box<dyn BackendOpener<B>>) -> Self {
+        TargetDevice {
+            controller,
+            opener,
+            luns: RefCell::new(BTreeMap::new()),
+            ports: RefCell::new(BTreeMap::new()),
+            nexuses: RefCell::new(BTreeMap::new()),
+            next_nexus: Cell::new(1),
+            access: RefCell::new(BTreeMap::new()),
+            buffers: BufferPool::default(),
+        }
+    }
+
+    pub fn controller(&self) -> u8 {
+        self.controller
+    }
+
+    /// Applies one change. Local changes and changes received from the peer come through here.
+    pub fn apply(&self, m: Mutation) -> Result<(), MutationError> {
+        match m {
+            Mutation::LunAdded(config) => {
+                if self.luns.borrow().contains_key(&config.id) {
+                    return Err(MutationError::LunExists(config.id));
+                }
+                let backend = self.opener.open(&config).map_err(MutationError::Backend)?;
+                let lun = Rc::new(Lun::new(config, backend));
+                for n in self.nexuses.borrow().keys() {
+                    lun.nexus_added(*n);
+                }
+                self.luns.borrow_mut().insert(lun.id(), lun.clone());
+                self.raise_on_ports_seeing(lun.id(), UnitAttention::ReportedLunsDataChanged);
+                lun.raise_all(UnitAttention::PowerOnReset, None);
+            }
+            Mutation::LunRemoved { id } => {
+                self.raise_on_ports_seeing(id, UnitAttention::ReportedLunsDataChanged);
+                let lun = self.luns.borrow_mut().remove(&id).ok_or(MutationError::NoSuchLun(id))?;
+                lun.tasks.abort_where(|_| Some(AbortKind::TaskAborted));
+            }
+            Mutation::PortAdded(port) => {
+                let mut ports = self.ports.borrow_mut();
+                if ports.contains_key(&port.relative_id) {
+                    return Err(MutationError::PortExists(port.relative_id));
+                }
+                ports.insert(port.relative_id, Rc::new(port));
+            }
+            Mutation::PortRemoved { relative_id } => {
+                self.ports
+                    .borrow_mut()
+                    .remove(&relative_id)
+                    .ok_or(MutationError::NoSuchPort(relative_id))?;
+            }
+            Mutation::NexusLogin { nexus, port, initiator } => {
+                if !self.ports.borrow().contains_key(&port) {
+                    return Err(MutationError::NoSuchPort(port));
+                }
+                let mut nexuses = self.nexuses.borrow_mut();
+                if nexuses.contains_key(&nexus) {
+                    return Err(MutationError::NexusExists(nexus));
+                }
+                nexuses.insert(nexus, NexusInfo { port, initiator });
+                for lun in self.luns.borrow().values() {
+                    lun.nexus_added(nexus);
+                }
+            }
+            Mutation::NexusLogout { nexus } => {
+                self.nexuses.borrow_mut().remove(&nexus);
+                for lun in self.luns.borrow().values() {
+                    lun.tasks.abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
+                    lun.nexus_removed(nexus);
+                }
+            }
+            Mutation::AttentionRaised { lun, ua, except } => {
+                for l in self.luns.borrow().values() {
+                    if lun.is_none() || lun == Some(l.id()) {
+                        l.raise_all(ua, except);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn raise_on_ports_seeing(&self, id: LunId, ua: UnitAttention) {
+        let nexuses = self.nexuses.borrow();
+        let ports = self.ports.borrow();
+        for l in self.luns.borrow().values() {
+            for (n, info) in nexuses.iter() {
+                if ports.get(&info.port).is_some_and(|p| p.unmap(id).is_some()) {
+                    l.raise(*n, ua);
+                }
+            }
+        }
+    }
+
+    /// Registers a new I_T nexus for an initiator port logged in through `port`.
+    pub fn login(&self, port: u16, initiator: InitiatorPort) -> Result<NexusId, MutationError> {
+        let index = self.next_nexus.get();
+        self.next_nexus.set(index.wrapping_add(1).max(1) & 0x00FF_FFFF);
+        let nexus = NexusId::new(self.controller, index);
+        self.apply(Mutation::NexusLogin { nexus, port, initiator })?;
+        Ok(nexus)
+    }
+
+    pub fn logout(&self, nexus: NexusId) {
+        let _ = self.apply(Mutation::NexusLogout { nexus });
+    }
+
+    pub fn lun(&self, id: LunId) -> Option<Rc<Lun<B>>> {
+        self.luns.borrow().get(&id).cloned()
+    }
+
+    pub fn luns(&self) -> Vec<Rc<Lun<B>>> {
+        self.luns.borrow().values().cloned().collect()
+    }
+
+    pub fn port(&self, relative_id: u16) -> Option<Rc<PortConfig>> {
+        self.ports.borrow().get(&relative_id).cloned()
+    }
+
+    pub fn ports(&self) -> Vec<Rc<PortConfig>> {
+        self.ports.borrow().values().cloned().collect()
+    }
+
+    pub fn nexus(&self, id: NexusId) -> Option<NexusInfo> {
+        self.nexuses.borrow().get(&id).cloned()
+    }
+
+    pub fn access_state(&self, tpg: u16) -> AccessState {
+        self.access.borrow().get(&tpg).copied().unwrap_or(AccessState::ActiveOptimized)
+    }
+
+    pub fn set_access_state(&self, tpg: u16, state: AccessState) {
+        self.access.borrow_mut().insert(tpg, state);
+    }
+
+    /// Admits a command: everything that can be decided before data moves.
+    pub fn submit(&self, req: &CommandRequest<'_>) -> Submission<B> {
+        let Some(info) = self.nexuses.borrow().get(&req.nexus).cloned() else {
+            return Submission::Complete(CommandResult::check_condition(
+                &asc::INTERNAL_TARGET_FAILURE,
+                false,
+            ));
+        };
+        let Some(port) = self.port(info.port) else {
+            return Submission::Complete(CommandResult::check_condition(
+                &asc::INTERNAL_TARGET_FAILURE,
+                false,
+            ));
+        };
+        let lun = lun_address::decode(req.lun)
+            .and_then(|n| port.map(n))
+            .and_then(|id| self.lun(id));
+        let descriptor = lun.as_ref().is_some_and(|l| l.descriptor_sense());
+        let fail = |s: &Sense| Submission::Complete(CommandResult::check_condition(s, descriptor));
+
+        let command = match table::lookup(req.cdb) {
+            Lookup::Found(e) => e,
+            Lookup::UnknownOpcode if lun.is_none() => return fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED),
+            Lookup::UnknownOpcode => return fail(&asc::INVALID_COMMAND_OPERATION_CODE),
+            Lookup::UnknownServiceAction => {
+                return fail(&Sense::invalid_field_in_cdb(1, Some(4)));
+            }
+        };
+        if lun.is_none() && !command.flags.contains(Flags::OK_ON_NO_LUN) {
+            return fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED);
+        }
+        if req.cdb.len() < command.cdb_len() {
+            return fail(&asc::INVALID_COMMAND_OPERATION_CODE);
+        }
+        if let Some((byte, bit)) = command.invalid_bit(req.cdb) {
+            return fail(&Sense::invalid_field_in_cdb(byte, Some(bit)));
+        }
+        if let Some(l) = &lun {
+            if !command.flags.contains(Flags::NO_SENSE) {
+                if let Some(ua) = l.take_attention(req.nexus) {
+                    return fail(&ua.sense());
+                }
+            }
+            if let Some(sense) = admission(self.access_state(port.tpg), command.flags) {
+                return fail(&sense);
+            }
+        }
+        let plan = match commands::precheck(command, lun.as_deref(), req.cdb) {
+            Ok(p) => p,
+            Err(sense) => return fail(&sense),
+        };
+        if command.flags.contains(Flags::DATA_OUT) && plan.data_out_len != req.data_out_len {
+            // The initiator's expected length disagrees with the CDB: refuse before any data
+            // moves (SPC-5/FCP-4 option b), so nothing beyond what was asked is written.
+            let mut r = CommandResult::check_condition(&asc::INVALID_FIELD_IN_COMMAND_IU, descriptor);
+            r.wanted_out = Some(plan.data_out_len);
+            return Submission::Complete(r);
+        }
+        let entry = lun.as_ref().map(|l| {
+            l.tasks.insert(req.nexus, req.tag, req.attr, command.access, plan.range)
+        });
+        let mut cdb = [0u8; 32];
+        let cdb_len = req.cdb.len().min(32);
+        cdb[..cdb_len].copy_from_slice(&req.cdb[..cdb_len]);
+        Submission::Queued(Task {
+            lun,
+            port,
+            nexus: req.nexus,
+            entry,
+            command,
+            cdb,
+            cdb_len: cdb_len as u8,
+            data_out_len: plan.data_out_len,
+        })
+    }
+
+    /// Runs an admitted command once the task set lets it, with its data-out.
+    pub async fn execute(&self, task: Task<B>, data_out: Vec<u8>) -> Completion {
+        if let (Some(lun), Some(entry)) = (&task.lun, &task.entry) {
+            loop {
+                if let Some(kind) = entry.aborted.get() {
+                    self.buffers.give(data_out);
+                    return Completion::Aborted(kind);
+                }
+                if !lun.tasks.blocked(entry) {
+                    break;
+                }
+                lun.tasks.changed.changed().await;
+            }
+            entry.running.set(true);
+        }
+        let ctx = Ctx {
+            device: self,
+            lun: task.lun.as_deref(),
+            port: &task.port,
+            nexus: task.nexus,
+            cdb: &task.cdb[..usize::from(task.cdb_len)],
+        };
+        let result = commands::execute(&ctx, task.command, data_out).await;
+        if let Some(kind) = task.entry.as_ref().and_then(|e| e.aborted.get()) {
+            self.buffers.give(result.data);
+            return Completion::Aborted(kind);
+        }
+        Completion::Done(result)
+    }
+
+    fn mapped_lun(&self, nexus: NexusId, lun: [u8; 8]) -> Option<Rc<Lun<B>>> {
+        let info = self.nexuses.borrow().get(&nexus).cloned()?;
+        let port = self.port(info.port)?;
+        lun_address::decode(lun).and_then(|n| port.map(n)).and_then(|id| self.lun(id))
+    }
+
+    /// Waits until no aborted task of `lun` is still executing.
+    async fn drain_aborted(lun: &Lun<B>) {
+        while lun.tasks.aborted_running() {
+            lun.tasks.changed.changed().await;
+        }
+    }
+
+    /// ABORT TASK.
+    pub async fn abort_task(&self, nexus: NexusId, lun: [u8; 8], tag: u64) -> TmfOutcome {
+        let Some(l) = self.mapped_lun(nexus, lun) else {
+            return TmfOutcome::LunDoesNotExist;
+        };
+        if !l.tasks.contains(nexus, tag) {
+            return TmfOutcome::TaskDoesNotExist;
+        }
+        l.tasks.abort_where(|e| (e.nexus == nexus && e.tag == tag).then_some(AbortKind::Silent));
+        Self::drain_aborted(&l).await;
+        TmfOutcome::FunctionComplete
+    }
+
+    /// ABORT TASK SET: every task of this nexus on the LUN.
+    pub async fn abort_task_set(&self, nexus: NexusId, lun: [u8; 8]) -> TmfOutcome {
+        let Some(l) = self.mapped_lun(nexus, lun) else {
+            return TmfOutcome::LunDoesNotExist;
+        };
+        l.tasks.abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
+        Self::drain_aborted(&l).await;
+        TmfOutcome::FunctionComplete
+    }
+
+    /// Aborts every task on `l`: the issuer's silently, the others' per TAS.
+    fn clear_lun(l: &Lun<B>, issuer: NexusId) {
+        let tas = l.mode().tas;
+        let mut others_cleared = alloc::collections::BTreeSet::new();
+        l.tasks.abort_where(|e| {
+            if e.nexus == issuer {
+                Some(AbortKind::Silent)
+            } else if tas {
+                Some(AbortKind::TaskAborted)
+            } else {
+                others_cleared.insert(e.nexus);
+                Some(AbortKind::Silent)
+            }
+        });
+        for n in others_cleared {
+            l.raise(n, UnitAttention::BusDeviceReset);
+        }
+    }
+
+    /// CLEAR TASK SET: every task of every nexus on the LUN.
+    pub async fn clear_task_set(&self, nexus: NexusId, lun: [u8; 8]) -> TmfOutcome {
+        let Some(l) = self.mapped_lun(nexus, lun) else {
+            return TmfOutcome::LunDoesNotExist;
+        };
+        Self::clear_lun(&l, nexus);
+        Self::drain_aborted(&l).await;
+        TmfOutcome::FunctionComplete
+    }
+
+    /// LOGICAL UNIT RESET.
+    pub async fn lun_reset(&self, nexus: NexusId, lun: [u8; 8]) -> TmfOutcome {
+        let Some(l) = self.mapped_lun(nexus, lun) else {
+            return TmfOutcome::LunDoesNotExist;
+        };
+        Self::clear_lun(&l, nexus);
+        let _ = self.apply(Mutation::AttentionRaised {
+            lun: Some(l.id()),
+            ua: UnitAttention::BusDeviceReset,
+            except: None,
+        });
+        Self::drain_aborted(&l).await;
+        TmfOutcome::FunctionComplete
+    }
+
+    /// TARGET WARM/COLD RESET: a LUN reset of every LUN the nexus's port exposes.
+    pub async fn target_reset(&self, nexus: NexusId) -> TmfOutcome {
+        let Some(info) = self.nexus(nexus) else {
+            return TmfOutcome::FunctionComplete;
+        };
+        let Some(port) = self.port(info.port) else {
+            return TmfOutcome::FunctionComplete;
+        };
+        let luns: Vec<_> =
+            self.luns().into_iter().filter(|l| port.unmap(l.id()).is_some()).collect();
+        for l in &luns {
+            Self::clear_lun(l, nexus);
+            let _ = self.apply(Mutation::AttentionRaised {
+                lun: Some(l.id()),
+                ua: UnitAttention::BusDeviceReset,
+                except: None,
+            });
+        }
+        for l in &luns {
+            Self::drain_aborted(l).await;
+        }
+        TmfOutcome::FunctionComplete
+    }
+
+    /// Tasks currently in `id`'s task set (for statistics and tests).
+    pub fn tasks_in_set(&self, id: LunId) -> usize {
+        self.lun(id).map_or(0, |l| l.tasks.len())
+    }
+}
+
+/// ALUA admission (HA-readiness rule 2): the command table's flags say what each state admits.
+fn admission(state: AccessState, flags: Flags) -> Option<Sense> {
+    match state {
+        AccessState::ActiveOptimized | AccessState::ActiveNonOptimized => None,
+        AccessState::Standby if flags.contains(Flags::OK_ON_STANDBY) => None,
+        AccessState::Standby => Some(asc::LUN_NOT_ACCESSIBLE_STANDBY),
+        AccessState::Unavailable if flags.contains(Flags::OK_ON_UNAVAIL) => None,
+        AccessState::Unavailable => Some(asc::LUN_NOT_ACCESSIBLE_UNAVAILABLE),
+        AccessState::Transitioning if flags.contains(Flags::OK_ON_UNAVAIL) => None,
+        AccessState::Transitioning => Some(asc::LUN_NOT_READY_TRANSITIONING),
+    }
+}

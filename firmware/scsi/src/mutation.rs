@@ -1,0 +1,44 @@
+//! The one mutation path: every change the HA peer must mirror is a serialisable event applied
+//! by [`crate::TargetDevice::apply`], whether it was made here or received from the peer.
+
+use crate::lun::{LunConfig, LunId};
+use crate::nexus::{InitiatorPort, NexusId, PortConfig};
+use crate::ua::UnitAttention;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mutation {
+    LunAdded(LunConfig),
+    LunRemoved { id: LunId },
+    PortAdded(PortConfig),
+    PortRemoved { relative_id: u16 },
+    NexusLogin { nexus: NexusId, port: u16, initiator: InitiatorPort },
+    NexusLogout { nexus: NexusId },
+    /// A unit attention for every nexus on `lun` (all LUNs when `None`) except `except`.
+    AttentionRaised { lun: Option<LunId>, ua: UnitAttention, except: Option<NexusId> },
+}
+
+/// Why a mutation could not be applied; nothing changed when it is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MutationError {
+    LunExists(LunId),
+    NoSuchLun(LunId),
+    PortExists(u16),
+    NoSuchPort(u16),
+    NexusExists(NexusId),
+    /// The backend could not be opened; the text names the path and the problem.
+    Backend(alloc::string::String),
+}
+
+impl core::fmt::Display for MutationError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MutationError::LunExists(id) => write!(f, "LUN {} already exists", id.0),
+            MutationError::NoSuchLun(id) => write!(f, "no LUN {}", id.0),
+            MutationError::PortExists(p) => write!(f, "target port {p} already exists"),
+            MutationError::NoSuchPort(p) => write!(f, "no target port {p}"),
+            MutationError::NexusExists(n) => write!(f, "I_T nexus {:#x} already exists", n.0),
+            MutationError::Backend(e) => write!(f, "{e}"),
+        }
+    }
+}
