@@ -1,1 +1,4 @@
-//! placeholder
+//! Board support for dyad controllers: the `sim` board, where the enclosure is a folder on the
+//! host, and (later) the `qemu` board.
+
+pub mod sim;
