@@ -21,7 +21,10 @@ impl Enclosure {
         fs::create_dir_all(dir)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
         let id = load_or_create_id(&dir.join("enclosure.id"))?;
-        Ok(Enclosure { dir: dir.to_path_buf(), id })
+        Ok(Enclosure {
+            dir: dir.to_path_buf(),
+            id,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -43,7 +46,10 @@ impl Enclosure {
         if n >= SLOTS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("slot {n} does not exist: the backplane has slots 0 to {}", SLOTS - 1),
+                format!(
+                    "slot {n} does not exist: the backplane has slots 0 to {}",
+                    SLOTS - 1
+                ),
             ));
         }
         let path = self.slot_path(n);

@@ -12,6 +12,10 @@ pub mod pdu;
 pub mod text;
 
 // The runtime side: TCP server, sessions, connections.
+mod command;
 pub mod connection;
+mod login_phase;
 pub mod portal;
 pub mod session;
+mod task_management;
+pub mod wire;

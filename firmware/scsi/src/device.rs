@@ -66,6 +66,7 @@ pub struct Task<B: BlockBackend> {
     cdb: [u8; 32],
     cdb_len: u8,
     data_out_len: u32,
+    wanted_out: u32,
 }
 
 impl<B: BlockBackend> Task<B> {
@@ -74,8 +75,15 @@ impl<B: BlockBackend> Task<B> {
         self.data_out_len
     }
 
+    /// Bytes of data-out the CDB asks for (SPDTL), for the transport's residual.
+    pub fn wanted_out(&self) -> u32 {
+        self.wanted_out
+    }
+
     pub fn is_aborted(&self) -> bool {
-        self.entry.as_ref().is_some_and(|e| e.aborted.get().is_some())
+        self.entry
+            .as_ref()
+            .is_some_and(|e| e.aborted.get().is_some())
     }
 
     pub fn name(&self) -> &'static str {
@@ -147,7 +155,11 @@ impl<B: BlockBackend> TargetDevice<B> {
             }
             Mutation::LunRemoved { id } => {
                 self.raise_on_ports_seeing(id, UnitAttention::ReportedLunsDataChanged);
-                let lun = self.luns.borrow_mut().remove(&id).ok_or(MutationError::NoSuchLun(id))?;
+                let lun = self
+                    .luns
+                    .borrow_mut()
+                    .remove(&id)
+                    .ok_or(MutationError::NoSuchLun(id))?;
                 lun.tasks.abort_where(|_| Some(AbortKind::TaskAborted));
             }
             Mutation::PortAdded(port) => {
@@ -163,7 +175,11 @@ impl<B: BlockBackend> TargetDevice<B> {
                     .remove(&relative_id)
                     .ok_or(MutationError::NoSuchPort(relative_id))?;
             }
-            Mutation::NexusLogin { nexus, port, initiator } => {
+            Mutation::NexusLogin {
+                nexus,
+                port,
+                initiator,
+            } => {
                 if !self.ports.borrow().contains_key(&port) {
                     return Err(MutationError::NoSuchPort(port));
                 }
@@ -179,7 +195,8 @@ impl<B: BlockBackend> TargetDevice<B> {
             Mutation::NexusLogout { nexus } => {
                 self.nexuses.borrow_mut().remove(&nexus);
                 for lun in self.luns.borrow().values() {
-                    lun.tasks.abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
+                    lun.tasks
+                        .abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
                     lun.nexus_removed(nexus);
                 }
             }
@@ -209,9 +226,14 @@ impl<B: BlockBackend> TargetDevice<B> {
     /// Registers a new I_T nexus for an initiator port logged in through `port`.
     pub fn login(&self, port: u16, initiator: InitiatorPort) -> Result<NexusId, MutationError> {
         let index = self.next_nexus.get();
-        self.next_nexus.set(index.wrapping_add(1).max(1) & 0x00FF_FFFF);
+        self.next_nexus
+            .set(index.wrapping_add(1).max(1) & 0x00FF_FFFF);
         let nexus = NexusId::new(self.controller, index);
-        self.apply(Mutation::NexusLogin { nexus, port, initiator })?;
+        self.apply(Mutation::NexusLogin {
+            nexus,
+            port,
+            initiator,
+        })?;
         Ok(nexus)
     }
 
@@ -240,7 +262,11 @@ impl<B: BlockBackend> TargetDevice<B> {
     }
 
     pub fn access_state(&self, tpg: u16) -> AccessState {
-        self.access.borrow().get(&tpg).copied().unwrap_or(AccessState::ActiveOptimized)
+        self.access
+            .borrow()
+            .get(&tpg)
+            .copied()
+            .unwrap_or(AccessState::ActiveOptimized)
     }
 
     pub fn set_access_state(&self, tpg: u16, state: AccessState) {
@@ -269,7 +295,9 @@ impl<B: BlockBackend> TargetDevice<B> {
 
         let command = match table::lookup(req.cdb) {
             Lookup::Found(e) => e,
-            Lookup::UnknownOpcode if lun.is_none() => return fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED),
+            Lookup::UnknownOpcode if lun.is_none() => {
+                return fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED)
+            }
             Lookup::UnknownOpcode => return fail(&asc::INVALID_COMMAND_OPERATION_CODE),
             Lookup::UnknownServiceAction => {
                 return fail(&Sense::invalid_field_in_cdb(1, Some(4)));
@@ -298,15 +326,16 @@ impl<B: BlockBackend> TargetDevice<B> {
             Ok(p) => p,
             Err(sense) => return fail(&sense),
         };
-        if command.flags.contains(Flags::DATA_OUT) && plan.data_out_len != req.data_out_len {
-            // The initiator's expected length disagrees with the CDB: refuse before any data
-            // moves (SPC-5/FCP-4 option b), so nothing beyond what was asked is written.
-            let mut r = CommandResult::check_condition(&asc::INVALID_FIELD_IN_COMMAND_IU, descriptor);
-            r.wanted_out = Some(plan.data_out_len);
-            return Submission::Complete(r);
-        }
+        // FCP-4 §9.4.2 option a: when the initiator announced a different length than the CDB
+        // asks for, only the smaller amount moves; the transport reports the residual.
+        let data_out_len = if command.flags.contains(Flags::DATA_OUT) {
+            plan.data_out_len.min(req.data_out_len)
+        } else {
+            0
+        };
         let entry = lun.as_ref().map(|l| {
-            l.tasks.insert(req.nexus, req.tag, req.attr, command.access, plan.range)
+            l.tasks
+                .insert(req.nexus, req.tag, req.attr, command.access, plan.range)
         });
         let mut cdb = [0u8; 32];
         let cdb_len = req.cdb.len().min(32);
@@ -319,7 +348,8 @@ impl<B: BlockBackend> TargetDevice<B> {
             command,
             cdb,
             cdb_len: cdb_len as u8,
-            data_out_len: plan.data_out_len,
+            data_out_len,
+            wanted_out: plan.data_out_len,
         })
     }
 
@@ -356,7 +386,9 @@ impl<B: BlockBackend> TargetDevice<B> {
     fn mapped_lun(&self, nexus: NexusId, lun: [u8; 8]) -> Option<Rc<Lun<B>>> {
         let info = self.nexuses.borrow().get(&nexus).cloned()?;
         let port = self.port(info.port)?;
-        lun_address::decode(lun).and_then(|n| port.map(n)).and_then(|id| self.lun(id))
+        lun_address::decode(lun)
+            .and_then(|n| port.map(n))
+            .and_then(|id| self.lun(id))
     }
 
     /// Waits until no aborted task of `lun` is still executing.
@@ -374,7 +406,8 @@ impl<B: BlockBackend> TargetDevice<B> {
         if !l.tasks.contains(nexus, tag) {
             return TmfOutcome::TaskDoesNotExist;
         }
-        l.tasks.abort_where(|e| (e.nexus == nexus && e.tag == tag).then_some(AbortKind::Silent));
+        l.tasks
+            .abort_where(|e| (e.nexus == nexus && e.tag == tag).then_some(AbortKind::Silent));
         Self::drain_aborted(&l).await;
         TmfOutcome::FunctionComplete
     }
@@ -384,7 +417,8 @@ impl<B: BlockBackend> TargetDevice<B> {
         let Some(l) = self.mapped_lun(nexus, lun) else {
             return TmfOutcome::LunDoesNotExist;
         };
-        l.tasks.abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
+        l.tasks
+            .abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
         Self::drain_aborted(&l).await;
         TmfOutcome::FunctionComplete
     }
@@ -441,8 +475,11 @@ impl<B: BlockBackend> TargetDevice<B> {
         let Some(port) = self.port(info.port) else {
             return TmfOutcome::FunctionComplete;
         };
-        let luns: Vec<_> =
-            self.luns().into_iter().filter(|l| port.unmap(l.id()).is_some()).collect();
+        let luns: Vec<_> = self
+            .luns()
+            .into_iter()
+            .filter(|l| port.unmap(l.id()).is_some())
+            .collect();
         for l in &luns {
             Self::clear_lun(l, nexus);
             let _ = self.apply(Mutation::AttentionRaised {

@@ -26,7 +26,9 @@ pub mod task_set;
 pub mod ua;
 pub mod wait_queue;
 
-pub use device::{BackendOpener, CommandRequest, Completion, Submission, Task, TargetDevice, TmfOutcome};
+pub use device::{
+    BackendOpener, CommandRequest, Completion, Submission, TargetDevice, Task, TmfOutcome,
+};
 pub use lun::{LunConfig, LunId, StorageSpec};
 pub use nexus::{InitiatorPort, NexusId, PortConfig};
 pub use status::{CommandResult, ScsiStatus};

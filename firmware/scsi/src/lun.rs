@@ -108,7 +108,10 @@ impl<B: BlockBackend> Lun<B> {
             config,
             backend,
             geometry,
-            state: RefCell::new(LunState { attentions: BTreeMap::new(), mode: Some(mode) }),
+            state: RefCell::new(LunState {
+                attentions: BTreeMap::new(),
+                mode: Some(mode),
+            }),
             tasks: TaskSet::default(),
         }
     }
@@ -118,7 +121,10 @@ impl<B: BlockBackend> Lun<B> {
     }
 
     pub fn mode(&self) -> ModeParameters {
-        self.state.borrow().mode.unwrap_or_else(|| ModeParameters::from_config(&self.config))
+        self.state
+            .borrow()
+            .mode
+            .unwrap_or_else(|| ModeParameters::from_config(&self.config))
     }
 
     pub fn set_mode(&self, mode: ModeParameters) {
@@ -137,7 +143,12 @@ impl<B: BlockBackend> Lun<B> {
     }
 
     pub fn raise(&self, nexus: NexusId, ua: UnitAttention) {
-        self.state.borrow_mut().attentions.entry(nexus).or_default().raise(ua);
+        self.state
+            .borrow_mut()
+            .attentions
+            .entry(nexus)
+            .or_default()
+            .raise(ua);
     }
 
     pub fn raise_all(&self, ua: UnitAttention, except: Option<NexusId>) {
@@ -151,11 +162,19 @@ impl<B: BlockBackend> Lun<B> {
 
     /// Reports and clears the highest-priority unit attention pending for `nexus`.
     pub fn take_attention(&self, nexus: NexusId) -> Option<UnitAttention> {
-        self.state.borrow_mut().attentions.get_mut(&nexus).and_then(|p| p.take())
+        self.state
+            .borrow_mut()
+            .attentions
+            .get_mut(&nexus)
+            .and_then(|p| p.take())
     }
 
     pub fn has_attention(&self, nexus: NexusId) -> bool {
-        self.state.borrow().attentions.get(&nexus).is_some_and(|p| !p.is_empty())
+        self.state
+            .borrow()
+            .attentions
+            .get(&nexus)
+            .is_some_and(|p| !p.is_empty())
     }
 
     pub(crate) fn nexus_added(&self, nexus: NexusId) {

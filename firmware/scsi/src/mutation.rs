@@ -9,13 +9,27 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mutation {
     LunAdded(LunConfig),
-    LunRemoved { id: LunId },
+    LunRemoved {
+        id: LunId,
+    },
     PortAdded(PortConfig),
-    PortRemoved { relative_id: u16 },
-    NexusLogin { nexus: NexusId, port: u16, initiator: InitiatorPort },
-    NexusLogout { nexus: NexusId },
+    PortRemoved {
+        relative_id: u16,
+    },
+    NexusLogin {
+        nexus: NexusId,
+        port: u16,
+        initiator: InitiatorPort,
+    },
+    NexusLogout {
+        nexus: NexusId,
+    },
     /// A unit attention for every nexus on `lun` (all LUNs when `None`) except `except`.
-    AttentionRaised { lun: Option<LunId>, ua: UnitAttention, except: Option<NexusId> },
+    AttentionRaised {
+        lun: Option<LunId>,
+        ua: UnitAttention,
+        except: Option<NexusId>,
+    },
 }
 
 /// Why a mutation could not be applied; nothing changed when it is returned.

@@ -46,7 +46,13 @@ pub type SenseBytes = HVec<u8, MAX_SENSE_LEN>;
 
 impl Sense {
     pub const fn new(key: SenseKey, asc: u8, ascq: u8) -> Self {
-        Sense { key, asc, ascq, information: None, field: None }
+        Sense {
+            key,
+            asc,
+            ascq,
+            information: None,
+            field: None,
+        }
     }
 
     pub const fn with_information(mut self, info: u64) -> Self {
@@ -61,7 +67,11 @@ impl Sense {
             asc: 0x24,
             ascq: 0x00,
             information: None,
-            field: Some(FieldPointer { in_cdb: true, byte, bit }),
+            field: Some(FieldPointer {
+                in_cdb: true,
+                byte,
+                bit,
+            }),
         }
     }
 
@@ -72,7 +82,11 @@ impl Sense {
             asc: 0x26,
             ascq: 0x00,
             information: None,
-            field: Some(FieldPointer { in_cdb: false, byte, bit }),
+            field: Some(FieldPointer {
+                in_cdb: false,
+                byte,
+                bit,
+            }),
         }
     }
 
@@ -189,7 +203,9 @@ mod tests {
 
     #[test]
     fn descriptor_sense_carries_information() {
-        let s = asc::LBA_OUT_OF_RANGE.with_information(0x1_0000_0000).to_descriptor();
+        let s = asc::LBA_OUT_OF_RANGE
+            .with_information(0x1_0000_0000)
+            .to_descriptor();
         assert_eq!(s[0], 0x72);
         assert_eq!(s[7] as usize, s.len() - 8);
         assert_eq!(&s[8..12], &[0, 0x0A, 0x80, 0]);

@@ -25,14 +25,15 @@ pub struct CommandResult {
     pub status: Option<ScsiStatus>,
     pub sense: SenseBytes,
     pub data: Vec<u8>,
-    /// For data-out commands refused at admission: the data-out length the CDB asked for, so
-    /// the transport can report the residual against what the initiator announced.
-    pub wanted_out: Option<u32>,
 }
 
 impl CommandResult {
     pub fn good(data: Vec<u8>) -> Self {
-        CommandResult { status: Some(ScsiStatus::Good), sense: SenseBytes::new(), data, wanted_out: None }
+        CommandResult {
+            status: Some(ScsiStatus::Good),
+            sense: SenseBytes::new(),
+            data,
+        }
     }
 
     pub fn check_condition(sense: &Sense, descriptor: bool) -> Self {
@@ -40,12 +41,15 @@ impl CommandResult {
             status: Some(ScsiStatus::CheckCondition),
             sense: sense.encode(descriptor),
             data: Vec::new(),
-            wanted_out: None,
         }
     }
 
     pub fn status(status: ScsiStatus) -> Self {
-        CommandResult { status: Some(status), sense: SenseBytes::new(), data: Vec::new(), wanted_out: None }
+        CommandResult {
+            status: Some(status),
+            sense: SenseBytes::new(),
+            data: Vec::new(),
+        }
     }
 
     pub fn scsi_status(&self) -> ScsiStatus {

@@ -172,7 +172,9 @@ pub static COMMANDS: &[CommandEntry] = &[
         service_action: None,
         name: "MODE SENSE(6)",
         kind: Kind::ModeSense6,
-        flags: F::OK_ON_STANDBY.union(F::ALLOW_ON_PR_WRESV).union(F::DATA_IN),
+        flags: F::OK_ON_STANDBY
+            .union(F::ALLOW_ON_PR_WRESV)
+            .union(F::DATA_IN),
         access: A::Free,
         usage: &[0x1A, 0x08, 0xFF, 0xFF, 0xFF, 0x07],
     },
@@ -217,7 +219,9 @@ pub static COMMANDS: &[CommandEntry] = &[
         service_action: None,
         name: "MODE SENSE(10)",
         kind: Kind::ModeSense10,
-        flags: F::OK_ON_STANDBY.union(F::ALLOW_ON_PR_WRESV).union(F::DATA_IN),
+        flags: F::OK_ON_STANDBY
+            .union(F::ALLOW_ON_PR_WRESV)
+            .union(F::DATA_IN),
         access: A::Free,
         usage: &[0x5A, 0x18, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x07],
     },
@@ -276,7 +280,9 @@ pub static COMMANDS: &[CommandEntry] = &[
         kind: Kind::ReportLuns,
         flags: LUNLESS.union(F::RUN_HERE).union(F::DATA_IN),
         access: A::Free,
-        usage: &[0xA0, 0x00, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07],
+        usage: &[
+            0xA0, 0x00, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07,
+        ],
     },
     CommandEntry {
         opcode: 0xA8,
@@ -285,7 +291,9 @@ pub static COMMANDS: &[CommandEntry] = &[
         kind: Kind::Read12,
         flags: READ,
         access: A::Read,
-        usage: &[0xA8, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07],
+        usage: &[
+            0xA8, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07,
+        ],
     },
     CommandEntry {
         opcode: 0xAA,
@@ -294,7 +302,9 @@ pub static COMMANDS: &[CommandEntry] = &[
         kind: Kind::Write12,
         flags: F::DATA_OUT,
         access: A::Write,
-        usage: &[0xAA, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07],
+        usage: &[
+            0xAA, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07,
+        ],
     },
 ];
 
@@ -312,7 +322,10 @@ pub fn lookup(cdb: &[u8]) -> Lookup {
         return Lookup::UnknownOpcode;
     };
     let start = COMMANDS.partition_point(|e| e.opcode < opcode);
-    let mut with_opcode = COMMANDS[start..].iter().take_while(|e| e.opcode == opcode).peekable();
+    let mut with_opcode = COMMANDS[start..]
+        .iter()
+        .take_while(|e| e.opcode == opcode)
+        .peekable();
     if with_opcode.peek().is_none() {
         return Lookup::UnknownOpcode;
     }
@@ -352,8 +365,13 @@ mod tests {
 
     #[test]
     fn finds_by_service_action() {
-        assert!(matches!(lookup(&[0x9E, 0x10]), Lookup::Found(e) if e.kind == Kind::ReadCapacity16));
-        assert!(matches!(lookup(&[0x9E, 0x11]), Lookup::UnknownServiceAction));
+        assert!(
+            matches!(lookup(&[0x9E, 0x10]), Lookup::Found(e) if e.kind == Kind::ReadCapacity16)
+        );
+        assert!(matches!(
+            lookup(&[0x9E, 0x11]),
+            Lookup::UnknownServiceAction
+        ));
         assert!(matches!(lookup(&[0xFF]), Lookup::UnknownOpcode));
         assert!(matches!(lookup(&[]), Lookup::UnknownOpcode));
     }
@@ -361,7 +379,10 @@ mod tests {
     #[test]
     fn reports_the_first_bit_outside_the_mask() {
         let e = COMMANDS.iter().find(|e| e.kind == Kind::Read10).unwrap();
-        assert_eq!(e.invalid_bit(&[0x28, 0x20, 0, 0, 0, 0, 0, 0, 1, 0]), Some((1, 5)));
+        assert_eq!(
+            e.invalid_bit(&[0x28, 0x20, 0, 0, 0, 0, 0, 0, 1, 0]),
+            Some((1, 5))
+        );
         assert_eq!(e.invalid_bit(&[0x28, 0x08, 0, 0, 0, 0, 0, 0, 1, 0]), None);
     }
 }

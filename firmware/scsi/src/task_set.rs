@@ -123,10 +123,7 @@ impl TaskSet {
     }
 
     /// Marks every task matching `pred` aborted; returns how many were marked.
-    pub fn abort_where(
-        &self,
-        mut pred: impl FnMut(&TaskEntry) -> Option<AbortKind>,
-    ) -> usize {
+    pub fn abort_where(&self, mut pred: impl FnMut(&TaskEntry) -> Option<AbortKind>) -> usize {
         let mut n = 0;
         for e in self.entries.borrow().iter() {
             if e.aborted.get().is_none() {
@@ -144,11 +141,17 @@ impl TaskSet {
 
     /// Whether an aborted task is still executing (its I/O has not come back).
     pub fn aborted_running(&self) -> bool {
-        self.entries.borrow().iter().any(|e| e.running.get() && e.aborted.get().is_some())
+        self.entries
+            .borrow()
+            .iter()
+            .any(|e| e.running.get() && e.aborted.get().is_some())
     }
 
     pub fn contains(&self, nexus: NexusId, tag: u64) -> bool {
-        self.entries.borrow().iter().any(|e| e.nexus == nexus && e.tag == tag)
+        self.entries
+            .borrow()
+            .iter()
+            .any(|e| e.nexus == nexus && e.tag == tag)
     }
 
     pub fn len(&self) -> usize {
@@ -165,7 +168,9 @@ mod tests {
         let v = entries
             .iter()
             .enumerate()
-            .map(|(i, &(a, s, e))| set.insert(NexusId(1), i as u64, TaskAttribute::Simple, a, (s, e)))
+            .map(|(i, &(a, s, e))| {
+                set.insert(NexusId(1), i as u64, TaskAttribute::Simple, a, (s, e))
+            })
             .collect();
         (set, v)
     }
@@ -201,10 +206,34 @@ mod tests {
     #[test]
     fn ordered_waits_for_everything_before() {
         let set = TaskSet::default();
-        let a = set.insert(NexusId(1), 1, TaskAttribute::Simple, AccessClass::Free, (0, 0));
-        let b = set.insert(NexusId(1), 2, TaskAttribute::Ordered, AccessClass::Free, (0, 0));
-        let c = set.insert(NexusId(1), 3, TaskAttribute::Simple, AccessClass::Free, (0, 0));
-        let d = set.insert(NexusId(1), 4, TaskAttribute::HeadOfQueue, AccessClass::Free, (0, 0));
+        let a = set.insert(
+            NexusId(1),
+            1,
+            TaskAttribute::Simple,
+            AccessClass::Free,
+            (0, 0),
+        );
+        let b = set.insert(
+            NexusId(1),
+            2,
+            TaskAttribute::Ordered,
+            AccessClass::Free,
+            (0, 0),
+        );
+        let c = set.insert(
+            NexusId(1),
+            3,
+            TaskAttribute::Simple,
+            AccessClass::Free,
+            (0, 0),
+        );
+        let d = set.insert(
+            NexusId(1),
+            4,
+            TaskAttribute::HeadOfQueue,
+            AccessClass::Free,
+            (0, 0),
+        );
         assert!(set.blocked(&b));
         assert!(set.blocked(&c));
         assert!(!set.blocked(&d));

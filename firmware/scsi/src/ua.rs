@@ -54,7 +54,10 @@ pub struct PendingAttentions(u16);
 impl PendingAttentions {
     /// Raises `ua`. A reset supersedes every lower-priority condition (SAM-6 §5.14).
     pub fn raise(&mut self, ua: UnitAttention) {
-        if matches!(ua, UnitAttention::PowerOnReset | UnitAttention::BusDeviceReset) {
+        if matches!(
+            ua,
+            UnitAttention::PowerOnReset | UnitAttention::BusDeviceReset
+        ) {
             self.0 &= ua.bit() | (ua.bit() - 1);
         }
         self.0 |= ua.bit();
@@ -66,7 +69,9 @@ impl PendingAttentions {
 
     /// The highest-priority pending condition, without clearing it.
     pub fn peek(&self) -> Option<UnitAttention> {
-        UnitAttention::ALL.into_iter().find(|ua| self.0 & ua.bit() != 0)
+        UnitAttention::ALL
+            .into_iter()
+            .find(|ua| self.0 & ua.bit() != 0)
     }
 
     /// Reports and clears the highest-priority pending condition.

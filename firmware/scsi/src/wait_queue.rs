@@ -25,7 +25,10 @@ impl WaitQueue {
 
     /// Resolves at the next `notify_all` after this call.
     pub fn changed(&self) -> Changed<'_> {
-        Changed { queue: self, seen: self.generation.get() }
+        Changed {
+            queue: self,
+            seen: self.generation.get(),
+        }
     }
 }
 

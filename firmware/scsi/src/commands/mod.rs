@@ -7,6 +7,8 @@ mod read_write;
 mod report_luns;
 mod request_sense;
 mod synchronize_cache;
+#[cfg(test)]
+mod test_support;
 pub(crate) mod vpd;
 
 use crate::backend::BlockBackend;
@@ -49,7 +51,10 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    const NONE: Plan = Plan { range: (0, 0), data_out_len: 0 };
+    const NONE: Plan = Plan {
+        range: (0, 0),
+        data_out_len: 0,
+    };
 }
 
 /// Checks that need the CDB and the LUN but no data: ranges, write protection, lengths.

@@ -29,7 +29,12 @@ fn decode(kind: Kind, cdb: &[u8]) -> Access {
                 0 => 256,
                 n => u64::from(n),
             };
-            Access { lba: u64::from(be24(cdb, 1) & 0x1F_FFFF), blocks, fua: false, length_byte: 4 }
+            Access {
+                lba: u64::from(be24(cdb, 1) & 0x1F_FFFF),
+                blocks,
+                fua: false,
+                length_byte: 4,
+            }
         }
         Kind::Read10 | Kind::Write10 => Access {
             lba: u64::from(be32(cdb, 2)),
@@ -43,7 +48,12 @@ fn decode(kind: Kind, cdb: &[u8]) -> Access {
             fua,
             length_byte: 6,
         },
-        _ => Access { lba: be64(cdb, 2), blocks: u64::from(be32(cdb, 10)), fua, length_byte: 10 },
+        _ => Access {
+            lba: be64(cdb, 2),
+            blocks: u64::from(be32(cdb, 10)),
+            fua,
+            length_byte: 10,
+        },
     }
 }
 
@@ -65,7 +75,10 @@ pub(crate) fn precheck<B: BlockBackend>(
     if write && lun.write_protected() {
         return Err(asc::WRITE_PROTECTED);
     }
-    Ok(Plan { range: (a.lba, end), data_out_len: if write { bytes as u32 } else { 0 } })
+    Ok(Plan {
+        range: (a.lba, end),
+        data_out_len: if write { bytes as u32 } else { 0 },
+    })
 }
 
 fn medium_error(kind: BackendErrorKind, lba: u64, write: bool) -> Sense {
@@ -114,9 +127,31 @@ pub(crate) async fn write<B: BlockBackend>(
         ctx.device.buffers.give(data);
         return CommandResult::good(Vec::new());
     }
-    if data.len() as u64 != a.blocks * bs {
-        ctx.device.buffers.give(data);
-        return ctx.fail(&asc::INVALID_FIELD_IN_COMMAND_IU);
+    let full = a.blocks * bs;
+    let mut data = data;
+    let len = data.len() as u64;
+    if len > full {
+        data.truncate(full as usize);
+    } else if len < full {
+        // The initiator sent less than the CDB asked for (EDTL < SPDTL): write exactly what
+        // came, completing a trailing partial block with what the medium holds.
+        let tail = len % bs;
+        if len == 0 {
+            ctx.device.buffers.give(data);
+            return CommandResult::good(Vec::new());
+        }
+        if tail != 0 {
+            let block_start = a.lba * bs + (len - tail);
+            let old = ctx.device.buffers.take(bs as usize);
+            let (old, r) = lun.backend.read(block_start, old).await;
+            if let Err(e) = r {
+                ctx.device.buffers.give(old);
+                ctx.device.buffers.give(data);
+                return ctx.fail(&medium_error(e.kind, a.lba, false));
+            }
+            data.extend_from_slice(old.get(tail as usize..).unwrap_or(&[]));
+            ctx.device.buffers.give(old);
+        }
     }
     let (buf, r) = lun.backend.write(a.lba * bs, data, a.fua).await;
     ctx.device.buffers.give(buf);

@@ -1,8 +1,157 @@
-//! REPORT LUNS (placeholder until written).
+//! REPORT LUNS (SPC-5 §6.33): the LUN numbers the target port exposes to this I_T nexus.
+
 use super::Ctx;
 use crate::backend::BlockBackend;
-use crate::sense::asc;
+use crate::cdb::{be32, byte};
+use crate::lun_address::{self, MAX_LUN};
+use crate::sense::Sense;
 use crate::status::CommandResult;
+use crate::ua::UnitAttention;
+use alloc::vec::Vec;
+
+/// SELECT REPORT values (SPC-5 table 192).
+const ALL_BUT_WELL_KNOWN: u8 = 0x00;
+const WELL_KNOWN_ONLY: u8 = 0x01;
+const ALL: u8 = 0x02;
+
+/// The shortest allocation length SPC-5 accepts: the header and one LUN.
+const MIN_ALLOCATION_LENGTH: u32 = 16;
+
 pub(crate) fn report_luns<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult {
-    ctx.fail(&asc::INVALID_COMMAND_OPERATION_CODE)
+    let select = byte(ctx.cdb, 2);
+    let allocation_length = be32(ctx.cdb, 6);
+    if !matches!(select, ALL_BUT_WELL_KNOWN | WELL_KNOWN_ONLY | ALL) {
+        return ctx.fail(&Sense::invalid_field_in_cdb(2, None));
+    }
+    if allocation_length < MIN_ALLOCATION_LENGTH {
+        return ctx.fail(&Sense::invalid_field_in_cdb(6, None));
+    }
+    // No well-known logical units exist, so only "well-known only" differs: it is empty.
+    let mut luns: Vec<u32> = match select {
+        WELL_KNOWN_ONLY => Vec::new(),
+        _ => ctx
+            .device
+            .luns()
+            .iter()
+            .filter_map(|l| ctx.port.unmap(l.id()))
+            // A number beyond the flat space cannot be addressed, so it is not reported.
+            .filter(|&n| n <= MAX_LUN)
+            .collect(),
+    };
+    luns.sort_unstable();
+    luns.dedup();
+
+    // The initiator now has the current inventory (SPC-5 §6.33: REPORT LUNS clears this
+    // condition for the nexus on every logical unit, whichever LUN it was addressed to).
+    for l in ctx.device.luns() {
+        if let Some(p) = l.state.borrow_mut().attentions.get_mut(&ctx.nexus) {
+            p.clear(UnitAttention::ReportedLunsDataChanged);
+        }
+    }
+
+    let list_length = u32::try_from(luns.len() * 8).unwrap_or(u32::MAX);
+    let mut data = Vec::with_capacity(8 + luns.len() * 8);
+    data.extend_from_slice(&list_length.to_be_bytes());
+    data.extend_from_slice(&[0; 4]);
+    for n in luns {
+        data.extend_from_slice(&lun_address::encode(n));
+    }
+    ctx.data_in(
+        data,
+        usize::try_from(allocation_length).unwrap_or(usize::MAX),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use crate::cdb::be32;
+    use crate::lun::LunId;
+    use crate::mutation::Mutation;
+    use crate::status::ScsiStatus;
+    use alloc::collections::BTreeMap;
+    use alloc::vec::Vec;
+
+    fn report_luns(select: u8, alloc: u32) -> [u8; 12] {
+        let a = alloc.to_be_bytes();
+        [0xA0, 0, select, 0, 0, 0, a[0], a[1], a[2], a[3], 0, 0]
+    }
+
+    fn listed(d: &[u8]) -> Vec<[u8; 8]> {
+        assert_eq!(be32(d, 0) as usize, d.len() - 8);
+        d[8..]
+            .chunks_exact(8)
+            .map(|c| c.try_into().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn lists_the_ports_lun_numbers_in_order_with_both_address_methods() {
+        let map = BTreeMap::from([(300, LunId(1)), (0, LunId(7)), (5, LunId(2))]);
+        let luns = [
+            lun_config(1, 64),
+            lun_config(2, 64),
+            lun_config(7, 64),
+            lun_config(9, 64),
+        ];
+        let f = Fixture::with(port_config(Some(map)), luns);
+        for select in [0x00, 0x02] {
+            let d = good(f.run(0, &report_luns(select, 512)));
+            assert_eq!(
+                listed(&d),
+                [
+                    [0, 0, 0, 0, 0, 0, 0, 0],
+                    [0, 5, 0, 0, 0, 0, 0, 0],
+                    [0x41, 0x2C, 0, 0, 0, 0, 0, 0]
+                ],
+            );
+        }
+    }
+
+    #[test]
+    fn an_unmapped_port_lists_global_ids() {
+        let f = Fixture::with(port_config(None), [lun_config(3, 64), lun_config(0, 64)]);
+        let d = good(f.run(0, &report_luns(0, 16)));
+        assert_eq!(be32(&d, 0), 16, "the list length counts every LUN");
+        assert_eq!(listed(&good(f.run(0, &report_luns(0, 64)))).len(), 2);
+        assert_eq!(d.len(), 16, "allocation length truncates");
+    }
+
+    #[test]
+    fn well_known_only_is_empty() {
+        let f = Fixture::new();
+        assert_eq!(good(f.run(0, &report_luns(0x01, 64))), [0u8; 8]);
+    }
+
+    #[test]
+    fn runs_on_a_lun_number_with_no_logical_unit() {
+        let f = Fixture::new();
+        assert_eq!(listed(&good(f.run(42, &report_luns(0, 64)))).len(), 1);
+    }
+
+    #[test]
+    fn bad_select_report_and_short_allocation_length_are_invalid_fields() {
+        let f = Fixture::new();
+        for select in [0x03, 0x10, 0x11, 0x12, 0xFF] {
+            assert_invalid_field(&f.run(0, &report_luns(select, 64)), 2);
+        }
+        for alloc in [0, 1, 8, 15] {
+            assert_invalid_field(&f.run(0, &report_luns(0, alloc)), 6);
+        }
+    }
+
+    #[test]
+    fn clears_reported_luns_data_has_changed_for_this_nexus_only() {
+        let f = Fixture::new();
+        let other = f.login();
+        f.device
+            .apply(Mutation::LunAdded(lun_config(1, 64)))
+            .unwrap();
+        // LUN 1 also carries a power-on condition; LUN 0 has only the inventory change.
+        good(f.run(0, &report_luns(0, 64)));
+        assert_eq!(good(f.run(0, &[0x00, 0, 0, 0, 0, 0])), []);
+        let r = f.run_on(other, 0, &[0x00, 0, 0, 0, 0, 0]);
+        assert_eq!(r.scsi_status(), ScsiStatus::CheckCondition);
+        assert_eq!(sense_code(&r.sense), (0x06, 0x3F, 0x0E));
+    }
 }

@@ -9,7 +9,11 @@ use crate::status::CommandResult;
 use crate::table::Kind;
 use alloc::vec::Vec;
 
-pub(crate) fn precheck<B: BlockBackend>(kind: Kind, lun: &Lun<B>, cdb: &[u8]) -> Result<Plan, Sense> {
+pub(crate) fn precheck<B: BlockBackend>(
+    kind: Kind,
+    lun: &Lun<B>,
+    cdb: &[u8],
+) -> Result<Plan, Sense> {
     let (lba, blocks) = match kind {
         Kind::SynchronizeCache10 => (u64::from(be32(cdb, 2)), u64::from(be16(cdb, 7))),
         _ => (be64(cdb, 2), u64::from(be32(cdb, 10))),
@@ -18,7 +22,10 @@ pub(crate) fn precheck<B: BlockBackend>(kind: Kind, lun: &Lun<B>, cdb: &[u8]) ->
     if end > lun.blocks() {
         return Err(asc::LBA_OUT_OF_RANGE);
     }
-    Ok(Plan { range: (0, 0), data_out_len: 0 })
+    Ok(Plan {
+        range: (0, 0),
+        data_out_len: 0,
+    })
 }
 
 pub(crate) async fn synchronize_cache<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult {

@@ -1,0 +1,95 @@
+//! Task management requests (RFC 7143 §11.5) mapped onto the SCSI core's task management.
+
+use crate::command::TaskTrack;
+use crate::connection::Conn;
+use crate::pdu::TaskMgmtResponse;
+use crate::wire::{OutData, OutPdu, StatSn};
+use scsi::backend::BlockBackend;
+use scsi::TmfOutcome;
+use std::rc::Rc;
+
+/// TMF function codes (RFC 7143 §11.5.1, RFC 7144 §5.3).
+mod function {
+    pub const ABORT_TASK: u8 = 1;
+    pub const ABORT_TASK_SET: u8 = 2;
+    pub const CLEAR_ACA: u8 = 3;
+    pub const CLEAR_TASK_SET: u8 = 4;
+    pub const LOGICAL_UNIT_RESET: u8 = 5;
+    pub const TARGET_WARM_RESET: u8 = 6;
+    pub const TARGET_COLD_RESET: u8 = 7;
+    pub const TASK_REASSIGN: u8 = 8;
+}
+
+/// TMF response codes.
+mod response {
+    pub const FUNCTION_COMPLETE: u8 = 0;
+    pub const TASK_DOES_NOT_EXIST: u8 = 1;
+    pub const LUN_DOES_NOT_EXIST: u8 = 2;
+    pub const REASSIGNMENT_NOT_SUPPORTED: u8 = 4;
+    pub const NOT_SUPPORTED: u8 = 5;
+    pub const REJECTED: u8 = 255;
+}
+
+fn code(outcome: TmfOutcome) -> u8 {
+    match outcome {
+        TmfOutcome::FunctionComplete => response::FUNCTION_COMPLETE,
+        TmfOutcome::TaskDoesNotExist => response::TASK_DOES_NOT_EXIST,
+        TmfOutcome::LunDoesNotExist => response::LUN_DOES_NOT_EXIST,
+    }
+}
+
+impl<B: BlockBackend + 'static> Conn<B> {
+    pub(crate) async fn task_management(
+        self: Rc<Self>,
+        func: u8,
+        lun: [u8; 8],
+        itt: u32,
+        referenced: u32,
+    ) {
+        let Some(nexus) = self.nexus else {
+            return;
+        };
+        let device = self.device.clone();
+        let result = match func {
+            function::ABORT_TASK => {
+                let gathering = matches!(
+                    self.tasks.borrow().get(&referenced),
+                    Some(TaskTrack::GatheringData(_))
+                );
+                if gathering {
+                    // Not yet executing: dropping it takes it out of the task set.
+                    self.tasks.borrow_mut().remove(&referenced);
+                    response::FUNCTION_COMPLETE
+                } else {
+                    code(device.abort_task(nexus, lun, u64::from(referenced)).await)
+                }
+            }
+            function::ABORT_TASK_SET => code(device.abort_task_set(nexus, lun).await),
+            function::CLEAR_ACA => response::FUNCTION_COMPLETE,
+            function::CLEAR_TASK_SET => code(device.clear_task_set(nexus, lun).await),
+            function::LOGICAL_UNIT_RESET => code(device.lun_reset(nexus, lun).await),
+            function::TARGET_WARM_RESET | function::TARGET_COLD_RESET => {
+                code(device.target_reset(nexus).await)
+            }
+            function::TASK_REASSIGN => response::REASSIGNMENT_NOT_SUPPORTED,
+            9..=12 => response::NOT_SUPPORTED,
+            _ => response::REJECTED,
+        };
+        // Tasks the reset caught while their data was still arriving end here.
+        self.tasks.borrow_mut().retain(|_, t| !t.is_aborted_write());
+        let header = TaskMgmtResponse {
+            response: result,
+            itt,
+            statsn: 0,
+            exp_cmdsn: 0,
+            max_cmdsn: 0,
+        }
+        .encode();
+        self.send(OutPdu::new(header, OutData::None, StatSn::Advance));
+        if func == function::TARGET_COLD_RESET && result == response::FUNCTION_COMPLETE {
+            if let Some(t) = &self.target {
+                self.portal.sessions.stop_target(&t.access.name);
+            }
+        }
+    }
+}
