@@ -209,8 +209,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
 
     /// Ends a command whose data-out went wrong, keeping the session: the initiator gets
     /// CHECK CONDITION, ABORTED COMMAND and may retry.
-    fn fail_data_out(&self, p: Box<PendingWrite<B>>, sense: &Sense) {
-        let p = *p;
+    fn fail_data_out(&self, p: PendingWrite<B>, sense: &Sense) {
         self.device.buffers.give(p.buf);
         let descriptor = false;
         let mut info = p.info;
@@ -237,16 +236,10 @@ impl<B: BlockBackend + 'static> Conn<B> {
             other => {
                 // A Data-Out for a task not gathering data: dropped when unsolicited (the
                 // command may have ended early), rejected when it claims an R2T.
-                let mut tasks = self.tasks.borrow_mut();
                 match other {
-                    Some(t) => {
-                        tasks.insert(itt, t);
-                    }
-                    None => {
-                        tasks.remove(&itt);
-                    }
-                }
-                drop(tasks);
+                    Some(t) => self.tasks.borrow_mut().insert(itt, t),
+                    None => self.tasks.borrow_mut().remove(&itt),
+                };
                 rd.skip_data(len).await?;
                 if ttt != RESERVED_TAG {
                     self.reject(0x09, &h.bhs);
@@ -287,7 +280,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
         if let Err(sense) = in_sequence {
             self.tasks.borrow_mut().remove(&itt);
             rd.skip_data(len).await?;
-            self.fail_data_out(p, &sense);
+            self.fail_data_out(*p, &sense);
             return Ok(Flow::Continue);
         }
         // Data past what the command needs (EDTL > SPDTL) is read and dropped.
@@ -297,7 +290,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
         let Some(dst) = p.buf.get_mut(start..start + keep) else {
             self.tasks.borrow_mut().remove(&itt);
             rd.skip_data(len).await?;
-            self.fail_data_out(p, &DATA_PHASE_ERROR);
+            self.fail_data_out(*p, &DATA_PHASE_ERROR);
             return Ok(Flow::Continue);
         };
         rd.read_data_prefix(dst, len).await?;
@@ -430,7 +423,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
         while offset < total {
             let n = seg.min(total - offset).min(burst - offset % burst);
             let last = offset + n == total;
-            let end_of_burst = last || (offset + n) % burst == 0;
+            let end_of_burst = last || (offset + n).is_multiple_of(burst);
             let header = DataIn {
                 final_: end_of_burst,
                 ack: false,

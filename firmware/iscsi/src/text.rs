@@ -497,6 +497,8 @@ mod tests {
         );
         assert_eq!(w.len(), w.clone().into_bytes().len());
         assert_eq!(parse(w.as_bytes()).unwrap().len(), 2);
+        w.extend_raw(b"TargetName=x\0");
+        assert!(w.as_bytes().ends_with(b"=262144\0TargetName=x\0"));
     }
 
     #[test]
