@@ -1,5 +1,6 @@
 //! Asymmetric logical unit access (SPC-5 §5.16): access states and target port groups.
 
+use crate::sense::{asc, Sense};
 use serde::{Deserialize, Serialize};
 
 /// ALUA access state of a (LUN, target port group), with its REPORT TARGET PORT GROUPS code.
@@ -11,6 +12,19 @@ pub enum AccessState {
     Standby = 0x2,
     Unavailable = 0x3,
     Transitioning = 0xF,
+}
+
+impl AccessState {
+    /// The NOT READY condition this state puts a logical unit in for the commands it does not
+    /// admit (SPC-5 §5.16.2); `None` for the active states.
+    pub const fn not_ready_sense(self) -> Option<Sense> {
+        match self {
+            AccessState::ActiveOptimized | AccessState::ActiveNonOptimized => None,
+            AccessState::Standby => Some(asc::LUN_NOT_ACCESSIBLE_STANDBY),
+            AccessState::Unavailable => Some(asc::LUN_NOT_ACCESSIBLE_UNAVAILABLE),
+            AccessState::Transitioning => Some(asc::LUN_NOT_READY_TRANSITIONING),
+        }
+    }
 }
 
 /// Target port group 1 holds the ports of a controller that runs without a peer; 2 and 3 are

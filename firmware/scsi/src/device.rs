@@ -502,13 +502,16 @@ impl<B: BlockBackend> TargetDevice<B> {
 
 /// ALUA admission (HA-readiness rule 2): the command table's flags say what each state admits.
 fn admission(state: AccessState, flags: Flags) -> Option<Sense> {
-    match state {
-        AccessState::ActiveOptimized | AccessState::ActiveNonOptimized => None,
-        AccessState::Standby if flags.contains(Flags::OK_ON_STANDBY) => None,
-        AccessState::Standby => Some(asc::LUN_NOT_ACCESSIBLE_STANDBY),
-        AccessState::Unavailable if flags.contains(Flags::OK_ON_UNAVAIL) => None,
-        AccessState::Unavailable => Some(asc::LUN_NOT_ACCESSIBLE_UNAVAILABLE),
-        AccessState::Transitioning if flags.contains(Flags::OK_ON_UNAVAIL) => None,
-        AccessState::Transitioning => Some(asc::LUN_NOT_READY_TRANSITIONING),
+    let admitted = match state {
+        AccessState::ActiveOptimized | AccessState::ActiveNonOptimized => true,
+        AccessState::Standby => flags.contains(Flags::OK_ON_STANDBY),
+        AccessState::Unavailable | AccessState::Transitioning => {
+            flags.contains(Flags::OK_ON_UNAVAIL)
+        }
+    };
+    if admitted {
+        None
+    } else {
+        state.not_ready_sense()
     }
 }

@@ -4,7 +4,7 @@ use super::Ctx;
 use crate::alua::AccessState;
 use crate::backend::BlockBackend;
 use crate::cdb::byte;
-use crate::sense::{asc, Sense};
+use crate::sense::asc;
 use crate::status::CommandResult;
 
 pub(crate) fn request_sense<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult {
@@ -15,22 +15,14 @@ pub(crate) fn request_sense<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult 
         None => asc::LOGICAL_UNIT_NOT_SUPPORTED,
         Some(lun) => match lun.take_attention(ctx.nexus) {
             Some(ua) => ua.sense(),
-            None => access_state_sense(ctx.device.access_state(ctx.port.tpg))
+            None => ctx
+                .device
+                .access_state(ctx.port.tpg)
+                .not_ready_sense()
                 .unwrap_or(asc::NO_ADDITIONAL_SENSE),
         },
     };
     ctx.data_in(sense.encode(descriptor).to_vec(), allocation_length)
-}
-
-/// The NOT READY condition a port group's ALUA state puts the logical unit in, as the command
-/// pipeline reports it to commands the state does not admit.
-fn access_state_sense(state: AccessState) -> Option<Sense> {
-    match state {
-        AccessState::ActiveOptimized | AccessState::ActiveNonOptimized => None,
-        AccessState::Standby => Some(asc::LUN_NOT_ACCESSIBLE_STANDBY),
-        AccessState::Unavailable => Some(asc::LUN_NOT_ACCESSIBLE_UNAVAILABLE),
-        AccessState::Transitioning => Some(asc::LUN_NOT_READY_TRANSITIONING),
-    }
 }
 
 #[cfg(test)]
