@@ -1,7 +1,6 @@
 //! REQUEST SENSE (SPC-5 §6.39): the condition the logical unit would report now, as data.
 
 use super::Ctx;
-use crate::alua::AccessState;
 use crate::backend::BlockBackend;
 use crate::cdb::byte;
 use crate::sense::asc;
