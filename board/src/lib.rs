@@ -1,4 +1,5 @@
 //! Board support for dyad controllers: the `sim` board, where the enclosure is a folder on the
 //! host, and (later) the `qemu` board.
 
+pub mod host_fs;
 pub mod sim;

@@ -42,9 +42,29 @@ pub struct Options {
     /// Initiator names allowed to log in (default: any).
     #[arg(long = "allow-initiator", value_name = "IQN")]
     pub allow_initiators: Vec<String>,
-    /// I/O threads per file LUN (0: I/O on the runtime thread, for files in memory).
-    #[arg(long, default_value_t = 2)]
-    pub io_threads: usize,
+    /// I/O threads per file LUN: a number, or `auto` (inline on the runtime thread for files
+    /// in memory such as /dev/shm, where a read is a memory copy; 2 threads otherwise).
+    #[arg(long, default_value = "auto", value_parser = parse_io_threads)]
+    pub io_threads: IoThreads,
+}
+
+/// How file LUNs place their I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoThreads {
+    Auto,
+    Fixed(usize),
+}
+
+fn parse_io_threads(s: &str) -> Result<IoThreads, String> {
+    if s == "auto" {
+        return Ok(IoThreads::Auto);
+    }
+    match s.parse() {
+        Ok(n) if n <= 64 => Ok(IoThreads::Fixed(n)),
+        _ => Err(format!(
+            "'{s}' is not 'auto' or a thread count from 0 to 64"
+        )),
+    }
 }
 
 /// A `--lun` value, parsed.

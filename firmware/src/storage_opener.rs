@@ -1,11 +1,26 @@
 //! Opens the storage behind a LUN when the core applies `LunAdded`.
 
+use crate::options::IoThreads;
 use backend::file::{FileBackend, FileOptions};
 use backend::storage::{Storage, StorageSpec as BackendSpec};
 use scsi::{BackendOpener, LunConfig, StorageSpec};
+use std::path::Path;
 
 pub struct StorageOpener {
-    pub io_threads: usize,
+    pub io_threads: IoThreads,
+}
+
+/// I/O threads when the file is not in memory.
+const DEFAULT_IO_THREADS: usize = 2;
+
+impl StorageOpener {
+    fn threads_for(&self, path: &str) -> usize {
+        match self.io_threads {
+            IoThreads::Fixed(n) => n,
+            IoThreads::Auto if board::host_fs::is_memory_backed(Path::new(path)) => 0,
+            IoThreads::Auto => DEFAULT_IO_THREADS,
+        }
+    }
 }
 
 impl BackendOpener<Storage> for StorageOpener {
@@ -26,7 +41,7 @@ impl BackendOpener<Storage> for StorageOpener {
                     size: *size,
                     read_only: config.read_only,
                     direct: false,
-                    io_threads: self.io_threads,
+                    io_threads: self.threads_for(path),
                 },
             )
             .map(Storage::File)
