@@ -106,6 +106,10 @@ fn target_auth(options: &Options) -> Result<Auth, String> {
 }
 
 async fn run(options: Options) -> Result<(), String> {
+    // Installed before anything is announced, so a stop request never finds the default
+    // action (an unclean exit) in place.
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let enclosure = Enclosure::open(&options.enclosure).map_err(|e| format!("enclosure: {e}"))?;
     let opener = StorageOpener {
         io_threads: options.io_threads,
@@ -152,8 +156,6 @@ async fn run(options: Options) -> Result<(), String> {
         options.target,
         if luns == 1 { "" } else { "s" }
     );
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     tokio::select! {
         _ = portal::serve(listener, portal.clone()) => {}
         _ = term.recv() => {}
