@@ -3,7 +3,7 @@
 //! and SCSI Response PDUs with residuals.
 
 use crate::connection::{Conn, Flow, RESERVED_TAG};
-use crate::pdu::{DataIn, Residual, ScsiCommand, ScsiResponse, R2T};
+use crate::pdu::{reject_reason, DataIn, Residual, ScsiCommand, ScsiResponse, R2T};
 use crate::wire::{Header, OutData, OutPdu, PduReader, StatSn};
 use scsi::backend::BlockBackend;
 use scsi::sense::{Sense, SenseKey};
@@ -87,7 +87,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
         let Some(nexus) = self.nexus else {
             // SCSI commands have no place in a discovery session.
             rd.skip_data(len).await?;
-            self.reject(0x04, &h.bhs);
+            self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
             return Ok(Flow::Continue);
         };
         if !self.accept_cmdsn(c.immediate, c.cmdsn) {
@@ -105,7 +105,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
         }
         if self.tasks.borrow().contains_key(&c.itt) {
             rd.skip_data(len).await?;
-            self.reject(0x04, &h.bhs);
+            self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
             return Ok(Flow::Continue);
         }
         let req = CommandRequest {
@@ -242,7 +242,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
                 };
                 rd.skip_data(len).await?;
                 if ttt != RESERVED_TAG {
-                    self.reject(0x09, &h.bhs);
+                    self.reject(reject_reason::INVALID_PDU_FIELD, &h.bhs);
                 }
                 return Ok(Flow::Continue);
             }

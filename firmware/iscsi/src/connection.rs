@@ -5,7 +5,9 @@ use crate::command::TaskTrack;
 use crate::discovery;
 use crate::login_phase::{self, LoggedIn};
 use crate::params::{SessionParams, SessionType};
-use crate::pdu::{decode_request, LogoutResponse, NopIn, PduError, Reject, Request, TextResponse};
+use crate::pdu::{
+    decode_request, logout, reject_reason, LogoutResponse, NopIn, Reject, Request, TextResponse,
+};
 use crate::portal::{PortalGroup, TargetDef};
 use crate::session::{SessionHandle, SessionKey};
 use crate::text;
@@ -22,8 +24,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-/// Reserved tag value: "no task" (RFC 7143 §11.1).
-pub(crate) const RESERVED_TAG: u32 = 0xFFFF_FFFF;
+pub(crate) use crate::pdu::RESERVED_TAG;
 /// Largest text a Text Request sequence may accumulate.
 const MAX_TEXT: usize = 64 * 1024;
 /// PDUs the writer takes in one vectored write.
@@ -168,10 +169,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
             Err(e) => {
                 rd.skip_data(len).await?;
                 self.reject(e.reject_reason(), &h.bhs);
-                return Ok(match e {
-                    PduError::UnknownOpcode(_) => Flow::Continue,
-                    _ => Flow::Continue,
-                });
+                return Ok(Flow::Continue);
             }
         };
         match req {
@@ -198,7 +196,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
             } => {
                 rd.skip_data(len).await?;
                 if self.nexus.is_none() {
-                    self.reject(0x04, &h.bhs);
+                    self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
                     return Ok(Flow::Continue);
                 }
                 if !self.accept_cmdsn(immediate, cmdsn) {
@@ -258,7 +256,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
             } => {
                 if len > MAX_TEXT {
                     rd.skip_data(len).await?;
-                    self.reject(0x04, &h.bhs);
+                    self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
                     return Ok(Flow::Continue);
                 }
                 let data = rd.read_data_vec(len).await?;
@@ -281,7 +279,10 @@ impl<B: BlockBackend + 'static> Conn<B> {
                 }
                 // Close session and close connection are the same with one connection;
                 // removing a connection for recovery needs ERL 2.
-                let response = if reason <= 1 { 0 } else { 2 };
+                let response = match reason {
+                    logout::CLOSE_SESSION | logout::CLOSE_CONNECTION => logout::RESPONSE_CLOSED,
+                    _ => logout::RESPONSE_RECOVERY_NOT_SUPPORTED,
+                };
                 let header = LogoutResponse {
                     response,
                     itt,
@@ -302,12 +303,12 @@ impl<B: BlockBackend + 'static> Conn<B> {
             Request::Snack { .. } => {
                 rd.skip_data(len).await?;
                 // SNACK needs ERL 1 or more; we negotiate ERL 0.
-                self.reject(0x04, &h.bhs);
+                self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
                 Ok(Flow::Continue)
             }
             Request::Login(_) => {
                 rd.skip_data(len).await?;
-                self.reject(0x04, &h.bhs);
+                self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
                 Ok(Flow::Close)
             }
         }
@@ -321,7 +322,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
                 Some((t, body, sent)) if t == ttt => {
                     self.send_text(lun, itt, body, sent);
                 }
-                _ => self.reject(0x09, &h.bhs),
+                _ => self.reject(reject_reason::INVALID_PDU_FIELD, &h.bhs),
             }
             return;
         }
@@ -329,7 +330,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
         if acc.len() + data.len() > MAX_TEXT {
             acc.clear();
             drop(acc);
-            self.reject(0x04, &h.bhs);
+            self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
             return;
         }
         acc.extend_from_slice(&data);
@@ -365,7 +366,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
                 }
             }
             Err(_) => {
-                self.reject(0x04, &h.bhs);
+                self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
                 return;
             }
         }

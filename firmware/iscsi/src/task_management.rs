@@ -2,33 +2,11 @@
 
 use crate::command::TaskTrack;
 use crate::connection::Conn;
-use crate::pdu::TaskMgmtResponse;
+use crate::pdu::{tmf_function as function, tmf_response as response, TaskMgmtResponse};
 use crate::wire::{OutData, OutPdu, StatSn};
 use scsi::backend::BlockBackend;
 use scsi::TmfOutcome;
 use std::rc::Rc;
-
-/// TMF function codes (RFC 7143 §11.5.1, RFC 7144 §5.3).
-mod function {
-    pub const ABORT_TASK: u8 = 1;
-    pub const ABORT_TASK_SET: u8 = 2;
-    pub const CLEAR_ACA: u8 = 3;
-    pub const CLEAR_TASK_SET: u8 = 4;
-    pub const LOGICAL_UNIT_RESET: u8 = 5;
-    pub const TARGET_WARM_RESET: u8 = 6;
-    pub const TARGET_COLD_RESET: u8 = 7;
-    pub const TASK_REASSIGN: u8 = 8;
-}
-
-/// TMF response codes.
-mod response {
-    pub const FUNCTION_COMPLETE: u8 = 0;
-    pub const TASK_DOES_NOT_EXIST: u8 = 1;
-    pub const LUN_DOES_NOT_EXIST: u8 = 2;
-    pub const REASSIGNMENT_NOT_SUPPORTED: u8 = 4;
-    pub const NOT_SUPPORTED: u8 = 5;
-    pub const REJECTED: u8 = 255;
-}
 
 fn code(outcome: TmfOutcome) -> u8 {
     match outcome {
@@ -71,9 +49,12 @@ impl<B: BlockBackend + 'static> Conn<B> {
             function::TARGET_WARM_RESET | function::TARGET_COLD_RESET => {
                 code(device.target_reset(nexus).await)
             }
-            function::TASK_REASSIGN => response::REASSIGNMENT_NOT_SUPPORTED,
-            9..=12 => response::NOT_SUPPORTED,
-            _ => response::REJECTED,
+            function::TASK_REASSIGN => response::TASK_REASSIGNMENT_NOT_SUPPORTED,
+            function::QUERY_TASK
+            | function::QUERY_TASK_SET
+            | function::I_T_NEXUS_RESET
+            | function::QUERY_ASYNC_EVENT => response::FUNCTION_NOT_SUPPORTED,
+            _ => response::FUNCTION_REJECTED,
         };
         // Tasks the reset caught while their data was still arriving end here.
         self.tasks.borrow_mut().retain(|_, t| !t.is_aborted_write());
