@@ -11,7 +11,7 @@ use crate::lun_address;
 use crate::mutation::{Mutation, MutationError};
 use crate::nexus::{InitiatorPort, NexusId, NexusInfo, PortConfig};
 use crate::sense::{asc, Sense};
-use crate::status::CommandResult;
+use crate::status::{CommandResult, ScsiStatus};
 use crate::table::{self, CommandEntry, Flags, Lookup};
 use crate::task_set::{AbortKind, TaskAttribute, TaskEntry};
 use crate::ua::UnitAttention;
@@ -67,6 +67,9 @@ pub struct Task<B: BlockBackend> {
     cdb_len: u8,
     data_out_len: u32,
     wanted_out: u32,
+    /// Bytes of the buffer budget this command holds until it ends.
+    reserved: u64,
+    device_buffers: Rc<BufferPool>,
 }
 
 impl<B: BlockBackend> Task<B> {
@@ -93,6 +96,7 @@ impl<B: BlockBackend> Task<B> {
 
 impl<B: BlockBackend> Drop for Task<B> {
     fn drop(&mut self) {
+        self.device_buffers.release(self.reserved);
         if let (Some(lun), Some(entry)) = (&self.lun, &self.entry) {
             lun.tasks.remove(entry);
         }
@@ -116,7 +120,7 @@ pub struct TargetDevice<B: BlockBackend> {
     next_nexus: Cell<u32>,
     /// ALUA state per target port group; a group not listed is Active/Optimized.
     access: RefCell<BTreeMap<u16, AccessState>>,
-    pub buffers: BufferPool,
+    pub buffers: Rc<BufferPool>,
 }
 
 impl<B: BlockBackend> TargetDevice<B> {
@@ -129,7 +133,7 @@ impl<B: BlockBackend> TargetDevice<B> {
             nexuses: RefCell::new(BTreeMap::new()),
             next_nexus: Cell::new(1),
             access: RefCell::new(BTreeMap::new()),
-            buffers: BufferPool::default(),
+            buffers: Rc::new(BufferPool::default()),
         }
     }
 
@@ -333,6 +337,11 @@ impl<B: BlockBackend> TargetDevice<B> {
         } else {
             0
         };
+        let reserved = u64::from(data_out_len.max(plan.data_in_len));
+        if !self.buffers.reserve(reserved) {
+            // Commands in flight hold all the data memory we allow: the initiator retries.
+            return Submission::Complete(CommandResult::status(ScsiStatus::TaskSetFull));
+        }
         let entry = lun.as_ref().map(|l| {
             l.tasks
                 .insert(req.nexus, req.tag, req.attr, command.access, plan.range)
@@ -350,6 +359,8 @@ impl<B: BlockBackend> TargetDevice<B> {
             cdb_len: cdb_len as u8,
             data_out_len,
             wanted_out: plan.data_out_len,
+            reserved,
+            device_buffers: self.buffers.clone(),
         })
     }
 

@@ -48,12 +48,15 @@ impl<B: BlockBackend> Ctx<'_, B> {
 pub(crate) struct Plan {
     pub range: (u64, u64),
     pub data_out_len: u32,
+    /// Data-in the command will produce, counted against the buffer budget.
+    pub data_in_len: u32,
 }
 
 impl Plan {
     const NONE: Plan = Plan {
         range: (0, 0),
         data_out_len: 0,
+        data_in_len: 0,
     };
 }
 

@@ -78,6 +78,7 @@ pub(crate) fn precheck<B: BlockBackend>(
     Ok(Plan {
         range: (a.lba, end),
         data_out_len: if write { bytes as u32 } else { 0 },
+        data_in_len: if write { 0 } else { bytes as u32 },
     })
 }
 
@@ -158,5 +159,63 @@ pub(crate) async fn write<B: BlockBackend>(
     match r {
         Ok(()) => CommandResult::good(Vec::new()),
         Err(e) => ctx.fail(&medium_error(e.kind, a.lba, true)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use crate::device::{CommandRequest, Submission};
+    use crate::lun_address;
+    use crate::status::ScsiStatus;
+    use crate::task_set::TaskAttribute;
+
+    fn read10(lba: u32, blocks: u16) -> [u8; 10] {
+        let l = lba.to_be_bytes();
+        let n = blocks.to_be_bytes();
+        [0x28, 0, l[0], l[1], l[2], l[3], 0, n[0], n[1], 0]
+    }
+
+    fn submit(f: &Fixture, tag: u64, cdb: &[u8]) -> Submission<TestBackend> {
+        f.device.submit(&CommandRequest {
+            nexus: f.nexus,
+            lun: lun_address::encode(0),
+            cdb,
+            tag,
+            attr: TaskAttribute::Simple,
+            data_out_len: 0,
+        })
+    }
+
+    #[test]
+    fn commands_beyond_the_data_budget_get_task_set_full_until_others_end() {
+        let f = Fixture::new();
+        f.device.buffers.set_budget(64 * 512);
+        let Submission::Queued(first) = submit(&f, 1, &read10(0, 64)) else {
+            panic!("first read should be admitted");
+        };
+        match submit(&f, 2, &read10(64, 1)) {
+            Submission::Complete(r) => assert_eq!(r.scsi_status(), ScsiStatus::TaskSetFull),
+            Submission::Queued(_) => panic!("the budget is spent"),
+        }
+        drop(first);
+        assert_eq!(f.device.buffers.reserved(), 0);
+        assert!(matches!(
+            submit(&f, 3, &read10(64, 1)),
+            Submission::Queued(_)
+        ));
+    }
+
+    #[test]
+    fn reads_past_the_end_and_oversized_transfers_are_refused() {
+        let f = Fixture::new();
+        let r = f.run(0, &read10(2047, 2));
+        assert_eq!(sense_code(&r.sense), (0x05, 0x21, 0x00));
+        let mut huge = [0u8; 16];
+        huge[0] = 0x88;
+        huge[10..14].copy_from_slice(&u32::MAX.to_be_bytes());
+        let r = f.run(0, &huge);
+        assert_eq!(sense_code(&r.sense), (0x05, 0x21, 0x00));
+        good(f.run(0, &read10(2047, 1)));
     }
 }

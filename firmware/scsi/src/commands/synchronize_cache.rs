@@ -25,6 +25,7 @@ pub(crate) fn precheck<B: BlockBackend>(
     Ok(Plan {
         range: (0, 0),
         data_out_len: 0,
+        data_in_len: 0,
     })
 }
 
