@@ -8,7 +8,8 @@ use crate::wire::{Header, OutData, OutPdu, PduReader, StatSn};
 use scsi::backend::BlockBackend;
 use scsi::sense::{Sense, SenseKey};
 use scsi::{
-    CommandRequest, CommandResult, Completion, ScsiStatus, Submission, Task, TaskAttribute,
+    AbortKind, CommandRequest, CommandResult, Completion, ScsiStatus, Submission, Task,
+    TaskAttribute,
 };
 use std::collections::VecDeque;
 use std::io;
@@ -105,7 +106,7 @@ impl<B: BlockBackend + 'static> Conn<B> {
         }
         if self.tasks.borrow().contains_key(&c.itt) {
             rd.skip_data(len).await?;
-            self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
+            self.refuse(reject_reason::PROTOCOL_ERROR, &h.bhs, c.immediate, c.cmdsn);
             return Ok(Flow::Continue);
         }
         let req = CommandRequest {
@@ -207,6 +208,17 @@ impl<B: BlockBackend + 'static> Conn<B> {
         }
     }
 
+    /// Ends a write that task management aborted while its data was arriving.
+    pub(crate) fn end_aborted(&self, p: PendingWrite<B>) {
+        let kind = p.task.abort_kind();
+        self.device.buffers.give(p.buf);
+        let info = p.info;
+        drop(p.task);
+        if kind == Some(AbortKind::TaskAborted) {
+            self.respond(&info, CommandResult::status(ScsiStatus::TaskAborted));
+        }
+    }
+
     /// Ends a command whose data-out went wrong, keeping the session: the initiator gets
     /// CHECK CONDITION, ABORTED COMMAND and may retry.
     fn fail_data_out(&self, p: PendingWrite<B>, sense: &Sense) {
@@ -303,6 +315,8 @@ impl<B: BlockBackend + 'static> Conn<B> {
         if p.task.is_aborted() {
             // Task management ended it while its data was arriving.
             tasks.remove(&itt);
+            drop(tasks);
+            self.end_aborted(*p);
             return Ok(Flow::Continue);
         }
         if p.stored == need {

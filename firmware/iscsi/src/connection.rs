@@ -64,6 +64,8 @@ pub(crate) struct Conn<B: BlockBackend> {
     /// A Text Response too long for one PDU: (TTT, data, bytes already sent).
     text_continuation: RefCell<Option<(u32, Vec<u8>, usize)>>,
     text_request: RefCell<Vec<u8>>,
+    /// The TTT of our interim answer to a Text Request continued with the C bit.
+    text_request_ttt: Cell<Option<u32>>,
 }
 
 impl<B: BlockBackend> Sequencer for Conn<B> {
@@ -121,6 +123,15 @@ impl<B: BlockBackend + 'static> Conn<B> {
         } else {
             false
         }
+    }
+
+    /// Rejects a command whose CmdSN was just accepted: a rejected command does not count as
+    /// received (RFC 7143 §7.3), so the initiator can send it again with the same CmdSN.
+    pub fn refuse(&self, reason: u8, bhs: &[u8; 48], immediate: bool, cmdsn: u32) {
+        if !immediate && self.exp_cmdsn.get() == cmdsn.wrapping_add(1) {
+            self.exp_cmdsn.set(cmdsn);
+        }
+        self.reject(reason, bhs);
     }
 
     pub fn reject(&self, reason: u8, bhs: &[u8; 48]) {
@@ -263,7 +274,9 @@ impl<B: BlockBackend + 'static> Conn<B> {
                 if !self.accept_cmdsn(immediate, cmdsn) {
                     return Ok(Flow::Continue);
                 }
-                self.text(&h, final_ || !continue_, lun, itt, ttt, data);
+                if let Err(reason) = self.text(final_ || !continue_, lun, itt, ttt, data) {
+                    self.refuse(reason, &h.bhs, immediate, cmdsn);
+                }
                 Ok(Flow::Continue)
             }
             Request::Logout {
@@ -314,63 +327,64 @@ impl<B: BlockBackend + 'static> Conn<B> {
         }
     }
 
-    /// A Text Request: SendTargets, or the continuation of a long Text Response.
-    fn text(&self, h: &Header, last: bool, lun: [u8; 8], itt: u32, ttt: u32, data: Vec<u8>) {
-        if ttt != RESERVED_TAG {
+    /// A Text Request: SendTargets, a piece of a long request (C bit), or the initiator asking
+    /// for the next piece of a long Text Response. `Err` is the reason to reject it with.
+    fn text(&self, last: bool, lun: [u8; 8], itt: u32, ttt: u32, data: Vec<u8>) -> Result<(), u8> {
+        if ttt == RESERVED_TAG {
+            // A new request: whatever exchange was under way is abandoned (RFC 7143 §11.10.4).
+            self.text_request.borrow_mut().clear();
+            self.text_request_ttt.set(None);
+            self.text_continuation.borrow_mut().take();
+        } else if self.text_request_ttt.get() == Some(ttt) {
+            self.text_request_ttt.set(None);
+        } else {
             let cont = self.text_continuation.borrow_mut().take();
-            match cont {
+            return match cont {
                 Some((t, body, sent)) if t == ttt => {
                     self.send_text(lun, itt, body, sent);
+                    Ok(())
                 }
-                _ => self.reject(reject_reason::INVALID_PDU_FIELD, &h.bhs),
-            }
-            return;
+                _ => Err(reject_reason::INVALID_PDU_FIELD),
+            };
         }
         let mut acc = self.text_request.borrow_mut();
         if acc.len() + data.len() > MAX_TEXT {
             acc.clear();
-            drop(acc);
-            self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
-            return;
+            return Err(reject_reason::PROTOCOL_ERROR);
         }
         acc.extend_from_slice(&data);
         if !last {
-            // More of the request follows: answer with an empty, final-less response.
+            // More of the request follows: an empty answer whose TTT the initiator echoes.
+            let ttt = self.next_ttt();
+            self.text_request_ttt.set(Some(ttt));
             let header = TextResponse {
                 final_: false,
                 continue_: false,
                 lun,
                 itt,
-                ttt: self.next_ttt(),
+                ttt,
                 statsn: 0,
                 exp_cmdsn: 0,
                 max_cmdsn: 0,
             }
             .encode(0);
             self.send(OutPdu::new(header, OutData::None, StatSn::Advance));
-            return;
+            return Ok(());
         }
         let request = std::mem::take(&mut *acc);
         drop(acc);
+        let pairs = text::parse(&request).map_err(|_| reject_reason::PROTOCOL_ERROR)?;
         let mut out = text::TextWriter::new();
-        match text::parse(&request) {
-            Ok(pairs) => {
-                for (k, v) in pairs {
-                    if k == "SendTargets" {
-                        let body =
-                            discovery::send_targets(&v, &self.target_list(), self.own_target());
-                        out.extend_raw(&body);
-                    } else {
-                        out.push(&k, "NotUnderstood");
-                    }
-                }
-            }
-            Err(_) => {
-                self.reject(reject_reason::PROTOCOL_ERROR, &h.bhs);
-                return;
+        for (k, v) in pairs {
+            if k == "SendTargets" {
+                let body = discovery::send_targets(&v, &self.target_list(), self.own_target());
+                out.extend_raw(&body);
+            } else {
+                out.push(&k, "NotUnderstood");
             }
         }
         self.send_text(lun, itt, out.into_bytes(), 0);
+        Ok(())
     }
 
     fn send_text(&self, lun: [u8; 8], itt: u32, body: Vec<u8>, sent: usize) {
@@ -408,6 +422,36 @@ impl<B: BlockBackend + 'static> Conn<B> {
 
     fn own_target(&self) -> Option<&str> {
         self.target.as_ref().map(|t| t.access.name.as_str())
+    }
+
+    /// Ends the writes still gathering data that task management aborted, wherever it was
+    /// issued: each gets TASK ABORTED status when it was another nexus's doing (TAS), nothing
+    /// when it was its own.
+    pub(crate) fn end_aborted_writes(&self) {
+        let aborted: Vec<_> = {
+            let mut tasks = self.tasks.borrow_mut();
+            let itts: Vec<u32> = tasks
+                .iter()
+                .filter(|(_, t)| t.is_aborted_write())
+                .map(|(itt, _)| *itt)
+                .collect();
+            itts.into_iter()
+                .filter_map(|itt| tasks.remove(&itt))
+                .collect()
+        };
+        for track in aborted {
+            if let TaskTrack::GatheringData(p) = track {
+                self.end_aborted(*p);
+            }
+        }
+    }
+
+    async fn watch_aborts(self: Rc<Self>) {
+        loop {
+            let changed = self.device.aborts.changed();
+            self.end_aborted_writes();
+            changed.await;
+        }
     }
 
     /// Pings an idle initiator and drops the connection when it stops answering.
@@ -581,18 +625,21 @@ async fn full_feature_phase<B: BlockBackend + 'static>(
         ping: Cell::new(None),
         text_continuation: RefCell::new(None),
         text_request: RefCell::new(Vec::new()),
+        text_request_ttt: Cell::new(None),
     });
     let writer_task = tokio::task::spawn_local(conn.clone().write_loop(writer));
-    tokio::task::spawn_local(conn.clone().keep_alive());
+    let keep_alive = tokio::task::spawn_local(conn.clone().keep_alive());
+    let abort_watch = tokio::task::spawn_local(conn.clone().watch_aborts());
     loop {
-        let header = tokio::select! {
-            h = reader.read_header() => h,
+        // A stop request must also reach a reader waiting in the middle of a PDU, or an
+        // initiator that stalls mid-PDU would hold its session and nexus forever.
+        let flow = tokio::select! {
+            f = async {
+                let h = reader.read_header().await?;
+                conn.dispatch(&mut reader, h).await
+            } => f,
             _ = conn.session.stopped() => break,
             _ = conn.killed.notified() => break,
-        };
-        let flow = match header {
-            Ok(h) => conn.dispatch(&mut reader, h).await,
-            Err(_) => break,
         };
         match flow {
             Ok(Flow::Continue) if !conn.closing.get() => {}
@@ -600,6 +647,8 @@ async fn full_feature_phase<B: BlockBackend + 'static>(
         }
     }
     conn.close();
+    keep_alive.abort();
+    abort_watch.abort();
     // Tasks still gathering data-out are dropped (and leave the task set); executing ones
     // finish and find the connection closing.
     conn.tasks.borrow_mut().clear();

@@ -56,8 +56,8 @@ impl<B: BlockBackend + 'static> Conn<B> {
             | function::QUERY_ASYNC_EVENT => response::FUNCTION_NOT_SUPPORTED,
             _ => response::FUNCTION_REJECTED,
         };
-        // Tasks the reset caught while their data was still arriving end here.
-        self.tasks.borrow_mut().retain(|_, t| !t.is_aborted_write());
+        // Tasks the reset caught while their data was still arriving end before the response.
+        self.end_aborted_writes();
         let header = TaskMgmtResponse {
             response: result,
             itt,

@@ -15,6 +15,7 @@ use crate::status::{CommandResult, ScsiStatus};
 use crate::table::{self, CommandEntry, Flags, Lookup};
 use crate::task_set::{AbortKind, TaskAttribute, TaskEntry};
 use crate::ua::UnitAttention;
+use crate::wait_queue::WaitQueue;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
@@ -84,9 +85,12 @@ impl<B: BlockBackend> Task<B> {
     }
 
     pub fn is_aborted(&self) -> bool {
-        self.entry
-            .as_ref()
-            .is_some_and(|e| e.aborted.get().is_some())
+        self.abort_kind().is_some()
+    }
+
+    /// How task management ended this task, if it did.
+    pub fn abort_kind(&self) -> Option<AbortKind> {
+        self.entry.as_ref().and_then(|e| e.aborted.get())
     }
 
     pub fn name(&self) -> &'static str {
@@ -121,6 +125,9 @@ pub struct TargetDevice<B: BlockBackend> {
     /// ALUA state per target port group; a group not listed is Active/Optimized.
     access: RefCell<BTreeMap<u16, AccessState>>,
     pub buffers: Rc<BufferPool>,
+    /// Notified whenever task management (or a nexus or LUN going away) aborts tasks, so a
+    /// transport can end the ones it holds that are still waiting for data.
+    pub aborts: WaitQueue,
 }
 
 impl<B: BlockBackend> TargetDevice<B> {
@@ -134,6 +141,7 @@ impl<B: BlockBackend> TargetDevice<B> {
             next_nexus: Cell::new(1),
             access: RefCell::new(BTreeMap::new()),
             buffers: Rc::new(BufferPool::default()),
+            aborts: WaitQueue::default(),
         }
     }
 
@@ -165,6 +173,7 @@ impl<B: BlockBackend> TargetDevice<B> {
                     .remove(&id)
                     .ok_or(MutationError::NoSuchLun(id))?;
                 lun.tasks.abort_where(|_| Some(AbortKind::TaskAborted));
+                self.aborts.notify_all();
             }
             Mutation::PortAdded(port) => {
                 let mut ports = self.ports.borrow_mut();
@@ -203,6 +212,7 @@ impl<B: BlockBackend> TargetDevice<B> {
                         .abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
                     lun.nexus_removed(nexus);
                 }
+                self.aborts.notify_all();
             }
             Mutation::AttentionRaised { lun, ua, except } => {
                 for l in self.luns.borrow().values() {
@@ -419,6 +429,7 @@ impl<B: BlockBackend> TargetDevice<B> {
         }
         l.tasks
             .abort_where(|e| (e.nexus == nexus && e.tag == tag).then_some(AbortKind::Silent));
+        self.aborts.notify_all();
         Self::drain_aborted(&l).await;
         TmfOutcome::FunctionComplete
     }
@@ -430,12 +441,13 @@ impl<B: BlockBackend> TargetDevice<B> {
         };
         l.tasks
             .abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
+        self.aborts.notify_all();
         Self::drain_aborted(&l).await;
         TmfOutcome::FunctionComplete
     }
 
     /// Aborts every task on `l`: the issuer's silently, the others' per TAS.
-    fn clear_lun(l: &Lun<B>, issuer: NexusId) {
+    fn clear_lun(&self, l: &Lun<B>, issuer: NexusId) {
         let tas = l.mode().tas;
         let mut others_cleared = alloc::collections::BTreeSet::new();
         l.tasks.abort_where(|e| {
@@ -451,6 +463,7 @@ impl<B: BlockBackend> TargetDevice<B> {
         for n in others_cleared {
             l.raise(n, UnitAttention::BusDeviceReset);
         }
+        self.aborts.notify_all();
     }
 
     /// CLEAR TASK SET: every task of every nexus on the LUN.
@@ -458,7 +471,7 @@ impl<B: BlockBackend> TargetDevice<B> {
         let Some(l) = self.mapped_lun(nexus, lun) else {
             return TmfOutcome::LunDoesNotExist;
         };
-        Self::clear_lun(&l, nexus);
+        self.clear_lun(&l, nexus);
         Self::drain_aborted(&l).await;
         TmfOutcome::FunctionComplete
     }
@@ -468,7 +481,7 @@ impl<B: BlockBackend> TargetDevice<B> {
         let Some(l) = self.mapped_lun(nexus, lun) else {
             return TmfOutcome::LunDoesNotExist;
         };
-        Self::clear_lun(&l, nexus);
+        self.clear_lun(&l, nexus);
         let _ = self.apply(Mutation::AttentionRaised {
             lun: Some(l.id()),
             ua: UnitAttention::BusDeviceReset,
@@ -492,7 +505,7 @@ impl<B: BlockBackend> TargetDevice<B> {
             .filter(|l| port.unmap(l.id()).is_some())
             .collect();
         for l in &luns {
-            Self::clear_lun(l, nexus);
+            self.clear_lun(l, nexus);
             let _ = self.apply(Mutation::AttentionRaised {
                 lun: Some(l.id()),
                 ua: UnitAttention::BusDeviceReset,
