@@ -4,6 +4,7 @@
 
 mod identity;
 mod options;
+mod parameter_store;
 mod storage_opener;
 
 use backend::storage::Storage;
@@ -83,9 +84,10 @@ fn lun_config(enclosure: &Enclosure, index: u32, spec: &LunSpec) -> Result<LunCo
         product: "dyad disk".into(),
         revision: "0001".into(),
         read_only: spec.read_only,
-        removable: false,
+        removable: spec.removable,
         write_cache: true,
         read_cache: true,
+        thin: spec.thin,
     })
 }
 
@@ -114,8 +116,11 @@ async fn run(options: Options) -> Result<(), String> {
     let opener = StorageOpener {
         io_threads: options.io_threads,
     };
-    let device: Rc<TargetDevice<Storage>> =
-        Rc::new(TargetDevice::new(options.controller, Box::new(opener)));
+    let mut device = TargetDevice::new(options.controller, Box::new(opener));
+    let store = parameter_store::FileStore::new(enclosure.dir().join("params"))
+        .map_err(|e| format!("parameter store in {}: {e}", enclosure.dir().display()))?;
+    device.set_store(Box::new(store));
+    let device: Rc<TargetDevice<Storage>> = Rc::new(device);
     for (i, text) in options.luns.iter().enumerate() {
         let spec = LunSpec::parse(text)?;
         let config = lun_config(&enclosure, i as u32, &spec)?;

@@ -30,7 +30,8 @@ pub struct Options {
     #[arg(long)]
     pub alias: Option<String>,
     /// A LUN, numbered from 0 in order: `slot:N[,size=1G]`, `file:PATH[,size=1G]` or
-    /// `ramdisk:SIZE`; options `,bs=512|4096`, `,pbs=BYTES`, `,pofs=BLOCKS`, `,ro`.
+    /// `ramdisk:SIZE`; options `,bs=512|4096`, `,pbs=BYTES`, `,pofs=BLOCKS`, `,ro`, `,thin`,
+    /// `,removable`.
     #[arg(long = "lun", default_value = "slot:0,size=1G")]
     pub luns: Vec<String>,
     /// One-way CHAP: the initiator must prove `USER:SECRET`.
@@ -76,6 +77,10 @@ pub struct LunSpec {
     pub physical_block_size: Option<u32>,
     pub physical_block_offset: u16,
     pub read_only: bool,
+    /// Thin provisioned: UNMAP deallocates, LBPME is set.
+    pub thin: bool,
+    /// Removable medium (RMB): it can be ejected and locked.
+    pub removable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +125,8 @@ impl LunSpec {
             physical_block_size: None,
             physical_block_offset: 0,
             read_only: false,
+            thin: false,
+            removable: false,
         };
         match kind {
             "slot" => {
@@ -158,6 +165,8 @@ impl LunSpec {
                         .map_err(|_| format!("lun '{s}': pofs '{v}' is not a number"))?
                 }
                 "ro" => spec.read_only = true,
+                "thin" => spec.thin = true,
+                "removable" => spec.removable = true,
                 _ => return Err(format!("lun '{s}': unknown option '{k}'")),
             }
         }

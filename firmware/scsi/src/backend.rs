@@ -21,6 +21,8 @@ pub enum BackendErrorKind {
     NoSpace,
     /// The I/O machinery is shutting down or overloaded.
     Unavailable,
+    /// The backend cannot do this (deallocation on a medium without it).
+    Unsupported,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,4 +71,33 @@ pub trait BlockBackend {
     /// Tells the backend whether the Caching mode page's WCE bit is set: without a write
     /// cache every write must be durable before it completes.
     fn set_write_cache(&self, _enabled: bool) {}
+
+    /// Whether `unmap` really deallocates (and deallocated blocks read as zeros).
+    fn can_deallocate(&self) -> bool {
+        false
+    }
+
+    /// Deallocates `len` bytes at `offset` (whole blocks); afterwards they read as zeros.
+    fn unmap(&self, _offset: u64, _len: u64) -> impl Future<Output = IoResult> {
+        core::future::ready(Err(BackendError::new(BackendErrorKind::Unsupported)))
+    }
+
+    /// The provisioning status of the bytes from `offset`: whether they are mapped, and how
+    /// far (at most `len` bytes) that status runs.
+    fn extent(&self, _offset: u64, len: u64) -> impl Future<Output = Result<Extent, BackendError>> {
+        core::future::ready(Ok(Extent { mapped: true, len }))
+    }
+
+    /// Bytes of backing store in use (for the Logical Block Provisioning log page).
+    fn allocated_bytes(&self) -> u64 {
+        0
+    }
+}
+
+/// A run of blocks with one provisioning status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub mapped: bool,
+    /// Length in bytes, never 0 for a non-empty query.
+    pub len: u64,
 }

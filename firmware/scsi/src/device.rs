@@ -12,6 +12,7 @@ use crate::mutation::{Mutation, MutationError};
 use crate::nexus::{InitiatorPort, NexusId, NexusInfo, PortConfig};
 use crate::sense::{asc, Sense};
 use crate::status::{CommandResult, ScsiStatus};
+use crate::store::{MemoryStore, ParameterStore};
 use crate::table::{self, CommandEntry, Flags, Lookup};
 use crate::task_set::{AbortKind, TaskAttribute, TaskEntry};
 use crate::ua::UnitAttention;
@@ -125,6 +126,8 @@ pub struct TargetDevice<B: BlockBackend> {
     /// ALUA state per target port group; a group not listed is Active/Optimized.
     access: RefCell<BTreeMap<u16, AccessState>>,
     pub buffers: Rc<BufferPool>,
+    /// Where saved parameters (mode pages) persist.
+    store: Box<dyn ParameterStore>,
     /// Notified whenever task management (or a nexus or LUN going away) aborts tasks, so a
     /// transport can end the ones it holds that are still waiting for data.
     pub aborts: WaitQueue,
@@ -142,7 +145,17 @@ impl<B: BlockBackend> TargetDevice<B> {
             access: RefCell::new(BTreeMap::new()),
             buffers: Rc::new(BufferPool::default()),
             aborts: WaitQueue::default(),
+            store: Box::new(MemoryStore::default()),
         }
+    }
+
+    /// Replaces the in-memory parameter store (the firmware's persists across restarts).
+    pub fn set_store(&mut self, store: Box<dyn ParameterStore>) {
+        self.store = store;
+    }
+
+    pub fn store(&self) -> &dyn ParameterStore {
+        &*self.store
     }
 
     pub fn controller(&self) -> u8 {
@@ -211,6 +224,7 @@ impl<B: BlockBackend> TargetDevice<B> {
                     lun.tasks
                         .abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
                     lun.nexus_removed(nexus);
+                    lun.medium.borrow_mut().nexus_lost(nexus);
                 }
                 self.aborts.notify_all();
             }
@@ -335,6 +349,10 @@ impl<B: BlockBackend> TargetDevice<B> {
             if let Some(sense) = admission(self.access_state(port.tpg), command.flags) {
                 return fail(&sense);
             }
+            let media = l.medium.borrow().media_check(command);
+            if let Some(sense) = media.or_else(|| l.sanitize.borrow().media_check(command)) {
+                return fail(&sense);
+            }
         }
         let plan = match commands::precheck(command, lun.as_deref(), req.cdb) {
             Ok(p) => p,
@@ -446,6 +464,17 @@ impl<B: BlockBackend> TargetDevice<B> {
         TmfOutcome::FunctionComplete
     }
 
+    /// A LUN reset: its tasks aborted (see `clear_lun`) and the state a reset clears.
+    fn reset_lun(&self, l: &Lun<B>, issuer: NexusId) {
+        self.clear_lun(l, issuer);
+        l.medium.borrow_mut().reset();
+        let _ = self.apply(Mutation::AttentionRaised {
+            lun: Some(l.id()),
+            ua: UnitAttention::BusDeviceReset,
+            except: None,
+        });
+    }
+
     /// Aborts every task on `l`: the issuer's silently, the others' per TAS.
     fn clear_lun(&self, l: &Lun<B>, issuer: NexusId) {
         let tas = l.mode().tas;
@@ -481,12 +510,7 @@ impl<B: BlockBackend> TargetDevice<B> {
         let Some(l) = self.mapped_lun(nexus, lun) else {
             return TmfOutcome::LunDoesNotExist;
         };
-        self.clear_lun(&l, nexus);
-        let _ = self.apply(Mutation::AttentionRaised {
-            lun: Some(l.id()),
-            ua: UnitAttention::BusDeviceReset,
-            except: None,
-        });
+        self.reset_lun(&l, nexus);
         Self::drain_aborted(&l).await;
         TmfOutcome::FunctionComplete
     }
@@ -505,12 +529,7 @@ impl<B: BlockBackend> TargetDevice<B> {
             .filter(|l| port.unmap(l.id()).is_some())
             .collect();
         for l in &luns {
-            self.clear_lun(l, nexus);
-            let _ = self.apply(Mutation::AttentionRaised {
-                lun: Some(l.id()),
-                ua: UnitAttention::BusDeviceReset,
-                except: None,
-            });
+            self.reset_lun(l, nexus);
         }
         for l in &luns {
             Self::drain_aborted(l).await;

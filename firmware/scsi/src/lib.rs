@@ -21,6 +21,7 @@ pub mod mutation;
 pub mod nexus;
 pub mod sense;
 pub mod status;
+pub mod store;
 pub mod table;
 pub mod task_set;
 pub mod ua;

@@ -1,6 +1,8 @@
 //! A logical unit: its configuration, its storage backend, and its per-nexus state.
 
 use crate::backend::{BlockBackend, Geometry};
+use crate::commands::statistics::Statistics;
+use crate::commands::{BufferState, MediumState, SanitizeState};
 use crate::nexus::NexusId;
 use crate::task_set::TaskSet;
 use crate::ua::{PendingAttentions, UnitAttention};
@@ -52,6 +54,9 @@ pub struct LunConfig {
     pub write_cache: bool,
     /// Initial RCD (read cache disable) is the negation of this.
     pub read_cache: bool,
+    /// Thin provisioned: LBPME, UNMAP and WRITE SAME with UNMAP deallocate, deallocated
+    /// blocks read as zeros (LBPRZ).
+    pub thin: bool,
 }
 
 /// Changeable mode parameters of one LUN (current values).
@@ -97,6 +102,12 @@ pub struct Lun<B> {
     pub geometry: Geometry,
     pub(crate) state: RefCell<LunState>,
     pub(crate) tasks: TaskSet,
+    /// State of the command families that keep some (medium, buffer, sanitize, counters).
+    pub(crate) medium: RefCell<MediumState>,
+    #[allow(dead_code)] // SCAFFOLD: remove when buffer.rs uses it
+    pub(crate) buffer: RefCell<BufferState>,
+    pub(crate) sanitize: RefCell<SanitizeState>,
+    pub(crate) stats: Statistics,
 }
 
 impl<B: BlockBackend> Lun<B> {
@@ -113,6 +124,10 @@ impl<B: BlockBackend> Lun<B> {
                 mode: Some(mode),
             }),
             tasks: TaskSet::default(),
+            medium: RefCell::default(),
+            buffer: RefCell::default(),
+            sanitize: RefCell::default(),
+            stats: Statistics::default(),
         }
     }
 

@@ -4,16 +4,26 @@
 //! (flags), ordering (the access class) and, later, REPORT SUPPORTED OPERATION CODES, so what is
 //! reported can never disagree with what is executed.
 
-/// What a command is, for dispatch.
+/// What a command is, for dispatch. Each family file under `commands/` handles its kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    // commands/start_stop.rs: readiness and the medium
     TestUnitReady,
+    StartStopUnit,
+    PreventAllowMediumRemoval,
+    // commands/request_sense.rs, inquiry.rs, report_luns.rs, read_capacity.rs
     RequestSense,
     Inquiry,
-    ModeSense6,
-    ModeSense10,
+    ReportLuns,
     ReadCapacity10,
     ReadCapacity16,
+    // commands/mode_sense.rs, mode_select.rs, log_sense.rs
+    ModeSense6,
+    ModeSense10,
+    ModeSelect6,
+    ModeSelect10,
+    LogSense,
+    // commands/read_write.rs
     Read6,
     Read10,
     Read12,
@@ -22,9 +32,44 @@ pub enum Kind {
     Write10,
     Write12,
     Write16,
+    // commands/verify.rs
+    Verify10,
+    Verify12,
+    Verify16,
+    WriteAndVerify10,
+    WriteAndVerify12,
+    WriteAndVerify16,
+    // commands/write_same.rs
+    WriteSame10,
+    WriteSame16,
+    // commands/unmap.rs
+    Unmap,
+    GetLbaStatus,
+    // commands/compare_and_write.rs
+    CompareAndWrite,
+    OrWrite16,
+    // commands/write_atomic.rs
+    WriteAtomic16,
+    // commands/prefetch.rs
+    PreFetch10,
+    PreFetch16,
+    // commands/synchronize_cache.rs
     SynchronizeCache10,
     SynchronizeCache16,
-    ReportLuns,
+    // commands/format_unit.rs, sanitize.rs, read_defect_data.rs
+    FormatUnit,
+    Sanitize,
+    ReadDefectData10,
+    ReadDefectData12,
+    // commands/buffer.rs
+    ReadBuffer10,
+    ReadBuffer16,
+    WriteBuffer,
+    // commands/maintenance_in.rs
+    ReportSupportedOperationCodes,
+    ReportSupportedTaskManagementFunctions,
+    ReportTimestamp,
+    ReportTargetPortGroups,
 }
 
 /// Command flags, named after CTL's `CTL_CMD_FLAG_*`.
@@ -51,6 +96,10 @@ impl Flags {
     pub const DATA_OUT: Flags = Flags(1 << 7);
     /// Transfers data to the initiator.
     pub const DATA_IN: Flags = Flags(1 << 8);
+    /// Allowed despite an SPC-2 reservation held by another nexus.
+    pub const ALLOW_ON_RESV: Flags = Flags(1 << 9);
+    /// Runs when the medium is not present (removable LUN ejected).
+    pub const OK_ON_NO_MEDIA: Flags = Flags(1 << 10);
 
     pub const fn union(self, other: Flags) -> Flags {
         Flags(self.0 | other.0)
@@ -83,9 +132,54 @@ pub struct CommandEntry {
     pub access: AccessClass,
     /// CDB usage data: byte 0 is the opcode, each further byte the bits the command honours.
     pub usage: &'static [u8],
+    /// Nominal and recommended command timeouts in seconds (0: not specified), reported by
+    /// REPORT SUPPORTED OPERATION CODES with RCTD.
+    pub timeouts: (u32, u32),
 }
 
+/// Flags of the commands that run without a LUN and in every ALUA state (INQUIRY, REPORT
+/// LUNS, REQUEST SENSE).
+pub const LUNLESS: Flags = Flags::OK_ON_NO_LUN
+    .union(Flags::NO_SENSE)
+    .union(Flags::OK_ON_STANDBY)
+    .union(Flags::OK_ON_UNAVAIL)
+    .union(Flags::ALLOW_ON_PR_RESV);
+/// Flags of the block reads.
+pub const READ: Flags = Flags::ALLOW_ON_PR_WRESV.union(Flags::DATA_IN);
+
 impl CommandEntry {
+    /// An entry without service action and with unspecified timeouts.
+    pub const fn new(
+        opcode: u8,
+        name: &'static str,
+        kind: Kind,
+        flags: Flags,
+        access: AccessClass,
+        usage: &'static [u8],
+    ) -> Self {
+        CommandEntry {
+            opcode,
+            service_action: None,
+            name,
+            kind,
+            flags,
+            access,
+            usage,
+            timeouts: (0, 0),
+        }
+    }
+
+    pub const fn service_action(mut self, sa: u8) -> Self {
+        self.service_action = Some(sa);
+        self
+    }
+
+    /// Nominal and recommended timeouts in seconds.
+    pub const fn timeouts(mut self, nominal: u32, recommended: u32) -> Self {
+        self.timeouts = (nominal, recommended);
+        self
+    }
+
     pub const fn cdb_len(&self) -> usize {
         self.usage.len()
     }
@@ -110,203 +204,10 @@ impl CommandEntry {
     }
 }
 
-use AccessClass as A;
-use Flags as F;
-
-const LUNLESS: Flags = F::OK_ON_NO_LUN
-    .union(F::NO_SENSE)
-    .union(F::OK_ON_STANDBY)
-    .union(F::OK_ON_UNAVAIL)
-    .union(F::ALLOW_ON_PR_RESV);
-const READ: Flags = F::ALLOW_ON_PR_WRESV.union(F::DATA_IN);
-
-/// Sorted by opcode, then service action.
-pub static COMMANDS: &[CommandEntry] = &[
-    CommandEntry {
-        opcode: 0x00,
-        service_action: None,
-        name: "TEST UNIT READY",
-        kind: Kind::TestUnitReady,
-        flags: F::ALLOW_ON_PR_RESV,
-        access: A::Free,
-        usage: &[0x00, 0, 0, 0, 0, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x03,
-        service_action: None,
-        name: "REQUEST SENSE",
-        kind: Kind::RequestSense,
-        flags: LUNLESS.union(F::RUN_HERE).union(F::DATA_IN),
-        access: A::Free,
-        usage: &[0x03, 0x01, 0, 0, 0xFF, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x08,
-        service_action: None,
-        name: "READ(6)",
-        kind: Kind::Read6,
-        flags: READ,
-        access: A::Read,
-        usage: &[0x08, 0x1F, 0xFF, 0xFF, 0xFF, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x0A,
-        service_action: None,
-        name: "WRITE(6)",
-        kind: Kind::Write6,
-        flags: F::DATA_OUT,
-        access: A::Write,
-        usage: &[0x0A, 0x1F, 0xFF, 0xFF, 0xFF, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x12,
-        service_action: None,
-        name: "INQUIRY",
-        kind: Kind::Inquiry,
-        flags: LUNLESS.union(F::DATA_IN),
-        access: A::Free,
-        usage: &[0x12, 0x01, 0xFF, 0xFF, 0xFF, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x1A,
-        service_action: None,
-        name: "MODE SENSE(6)",
-        kind: Kind::ModeSense6,
-        flags: F::OK_ON_STANDBY
-            .union(F::ALLOW_ON_PR_WRESV)
-            .union(F::DATA_IN),
-        access: A::Free,
-        usage: &[0x1A, 0x08, 0xFF, 0xFF, 0xFF, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x25,
-        service_action: None,
-        name: "READ CAPACITY(10)",
-        kind: Kind::ReadCapacity10,
-        flags: F::ALLOW_ON_PR_RESV.union(F::DATA_IN),
-        access: A::Free,
-        usage: &[0x25, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x01, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x28,
-        service_action: None,
-        name: "READ(10)",
-        kind: Kind::Read10,
-        flags: READ,
-        access: A::Read,
-        usage: &[0x28, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0xFF, 0xFF, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x2A,
-        service_action: None,
-        name: "WRITE(10)",
-        kind: Kind::Write10,
-        flags: F::DATA_OUT,
-        access: A::Write,
-        usage: &[0x2A, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0xFF, 0xFF, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x35,
-        service_action: None,
-        name: "SYNCHRONIZE CACHE(10)",
-        kind: Kind::SynchronizeCache10,
-        flags: F::NONE,
-        access: A::Flush,
-        usage: &[0x35, 0x06, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0xFF, 0xFF, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x5A,
-        service_action: None,
-        name: "MODE SENSE(10)",
-        kind: Kind::ModeSense10,
-        flags: F::OK_ON_STANDBY
-            .union(F::ALLOW_ON_PR_WRESV)
-            .union(F::DATA_IN),
-        access: A::Free,
-        usage: &[0x5A, 0x18, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x07],
-    },
-    CommandEntry {
-        opcode: 0x88,
-        service_action: None,
-        name: "READ(16)",
-        kind: Kind::Read16,
-        flags: READ,
-        access: A::Read,
-        usage: &[
-            0x88, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-            0x00, 0x07,
-        ],
-    },
-    CommandEntry {
-        opcode: 0x8A,
-        service_action: None,
-        name: "WRITE(16)",
-        kind: Kind::Write16,
-        flags: F::DATA_OUT,
-        access: A::Write,
-        usage: &[
-            0x8A, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-            0x00, 0x07,
-        ],
-    },
-    CommandEntry {
-        opcode: 0x91,
-        service_action: None,
-        name: "SYNCHRONIZE CACHE(16)",
-        kind: Kind::SynchronizeCache16,
-        flags: F::NONE,
-        access: A::Flush,
-        usage: &[
-            0x91, 0x06, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-            0x00, 0x07,
-        ],
-    },
-    CommandEntry {
-        opcode: 0x9E,
-        service_action: Some(0x10),
-        name: "READ CAPACITY(16)",
-        kind: Kind::ReadCapacity16,
-        flags: F::ALLOW_ON_PR_RESV.union(F::DATA_IN),
-        access: A::Free,
-        usage: &[
-            0x9E, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-            0x01, 0x07,
-        ],
-    },
-    CommandEntry {
-        opcode: 0xA0,
-        service_action: None,
-        name: "REPORT LUNS",
-        kind: Kind::ReportLuns,
-        flags: LUNLESS.union(F::RUN_HERE).union(F::DATA_IN),
-        access: A::Free,
-        usage: &[
-            0xA0, 0x00, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07,
-        ],
-    },
-    CommandEntry {
-        opcode: 0xA8,
-        service_action: None,
-        name: "READ(12)",
-        kind: Kind::Read12,
-        flags: READ,
-        access: A::Read,
-        usage: &[
-            0xA8, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07,
-        ],
-    },
-    CommandEntry {
-        opcode: 0xAA,
-        service_action: None,
-        name: "WRITE(12)",
-        kind: Kind::Write12,
-        flags: F::DATA_OUT,
-        access: A::Write,
-        usage: &[
-            0xAA, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07,
-        ],
-    },
-];
+/// Every entry of every command family.
+pub fn entries() -> impl Iterator<Item = &'static CommandEntry> {
+    crate::commands::FAMILIES.iter().flat_map(|f| f.iter())
+}
 
 /// Result of looking a CDB up in the table.
 pub enum Lookup {
@@ -321,23 +222,21 @@ pub fn lookup(cdb: &[u8]) -> Lookup {
     let Some(&opcode) = cdb.first() else {
         return Lookup::UnknownOpcode;
     };
-    let start = COMMANDS.partition_point(|e| e.opcode < opcode);
-    let mut with_opcode = COMMANDS[start..]
-        .iter()
-        .take_while(|e| e.opcode == opcode)
-        .peekable();
-    if with_opcode.peek().is_none() {
-        return Lookup::UnknownOpcode;
-    }
     let sa = cdb.get(1).copied().unwrap_or(0) & 0x1F;
-    for e in with_opcode {
+    let mut opcode_known = false;
+    for e in entries().filter(|e| e.opcode == opcode) {
+        opcode_known = true;
         match e.service_action {
             None => return Lookup::Found(e),
             Some(want) if want == sa => return Lookup::Found(e),
             Some(_) => {}
         }
     }
-    Lookup::UnknownServiceAction
+    if opcode_known {
+        Lookup::UnknownServiceAction
+    } else {
+        Lookup::UnknownOpcode
+    }
 }
 
 #[cfg(test)]
@@ -345,17 +244,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_is_sorted_and_unique() {
-        for w in COMMANDS.windows(2) {
-            let a = (w[0].opcode, w[0].service_action);
-            let b = (w[1].opcode, w[1].service_action);
-            assert!(a < b, "{} before {}", w[0].name, w[1].name);
+    fn every_opcode_and_service_action_is_listed_once() {
+        let mut seen: alloc::vec::Vec<_> =
+            entries().map(|e| (e.opcode, e.service_action)).collect();
+        let n = seen.len();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), n, "an opcode/service action appears twice");
+        for e in entries() {
+            if e.service_action.is_some() {
+                assert!(
+                    !entries().any(|o| o.opcode == e.opcode && o.service_action.is_none()),
+                    "{} mixes entries with and without service actions",
+                    e.name
+                );
+            }
         }
     }
 
     #[test]
     fn usage_byte_zero_is_the_opcode() {
-        for e in COMMANDS {
+        for e in entries() {
             assert_eq!(e.usage[0], e.opcode, "{}", e.name);
             if let Some(sa) = e.service_action {
                 assert_eq!(e.usage[1] & 0x1F, sa, "{}", e.name);
@@ -378,7 +287,7 @@ mod tests {
 
     #[test]
     fn reports_the_first_bit_outside_the_mask() {
-        let e = COMMANDS.iter().find(|e| e.kind == Kind::Read10).unwrap();
+        let e = entries().find(|e| e.kind == Kind::Read10).unwrap();
         assert_eq!(
             e.invalid_bit(&[0x28, 0x20, 0, 0, 0, 0, 0, 0, 1, 0]),
             Some((1, 5))

@@ -61,6 +61,7 @@ fn lun_config() -> LunConfig {
         removable: false,
         write_cache: true,
         read_cache: true,
+        thin: false,
     }
 }
 

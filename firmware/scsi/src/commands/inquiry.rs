@@ -8,6 +8,20 @@ use crate::sense::Sense;
 use crate::status::CommandResult;
 use alloc::vec;
 
+use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
+
+pub(crate) const ENTRIES: &[E] = &[E::new(
+    0x12,
+    "INQUIRY",
+    Kind::Inquiry,
+    crate::table::LUNLESS
+        .union(F::DATA_IN)
+        .union(F::OK_ON_NO_MEDIA)
+        .union(F::ALLOW_ON_RESV),
+    A::Free,
+    &[0x12, 0x01, 0xFF, 0xFF, 0xFF, 0x07],
+)];
+
 /// PERIPHERAL DEVICE TYPE of a direct-access block device (SBC).
 const DIRECT_ACCESS: u8 = 0x00;
 /// PERIPHERAL QUALIFIER 011b with type 1Fh: no logical unit behind this LUN number.

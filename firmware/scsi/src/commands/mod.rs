@@ -1,15 +1,35 @@
-//! Command handlers, one file per command family, and the dispatch from the command table.
+//! Command handlers, one file per command family, each owning its command table entries, and
+//! the dispatch from the command table to them.
 
+mod buffer;
+mod compare_and_write;
+mod format_unit;
 mod inquiry;
+mod log_sense;
+mod maintenance_in;
+mod mode_select;
 mod mode_sense;
+mod prefetch;
 mod read_capacity;
+mod read_defect_data;
 mod read_write;
 mod report_luns;
 mod request_sense;
+mod sanitize;
+mod start_stop;
+pub(crate) mod statistics;
 mod synchronize_cache;
 #[cfg(test)]
 mod test_support;
+mod unmap;
+mod verify;
 pub(crate) mod vpd;
+mod write_atomic;
+mod write_same;
+
+pub(crate) use buffer::BufferState;
+pub(crate) use sanitize::SanitizeState;
+pub(crate) use start_stop::MediumState;
 
 use crate::backend::BlockBackend;
 use crate::device::TargetDevice;
@@ -18,6 +38,31 @@ use crate::nexus::{NexusId, PortConfig};
 use crate::sense::{asc, Sense};
 use crate::status::CommandResult;
 use crate::table::{CommandEntry, Kind};
+
+/// Every family's entries; the data path's first, as lookup scans them in this order.
+pub(crate) const FAMILIES: &[&[CommandEntry]] = &[
+    read_write::ENTRIES,
+    start_stop::ENTRIES,
+    synchronize_cache::ENTRIES,
+    verify::ENTRIES,
+    write_same::ENTRIES,
+    unmap::ENTRIES,
+    compare_and_write::ENTRIES,
+    write_atomic::ENTRIES,
+    prefetch::ENTRIES,
+    request_sense::ENTRIES,
+    inquiry::ENTRIES,
+    report_luns::ENTRIES,
+    read_capacity::ENTRIES,
+    mode_sense::ENTRIES,
+    mode_select::ENTRIES,
+    log_sense::ENTRIES,
+    format_unit::ENTRIES,
+    sanitize::ENTRIES,
+    read_defect_data::ENTRIES,
+    buffer::ENTRIES,
+    maintenance_in::ENTRIES,
+];
 use alloc::vec::Vec;
 
 /// Everything a handler may look at while it runs.
@@ -66,20 +111,44 @@ pub(crate) fn precheck<B: BlockBackend>(
     lun: Option<&Lun<B>>,
     cdb: &[u8],
 ) -> Result<Plan, Sense> {
-    match command.kind {
-        Kind::Read6 | Kind::Read10 | Kind::Read12 | Kind::Read16 => {
-            let lun = lun.ok_or(asc::LOGICAL_UNIT_NOT_SUPPORTED)?;
-            read_write::precheck(command.kind, lun, cdb, false)
+    use Kind::*;
+    let kind = command.kind;
+    match kind {
+        Read6 | Read10 | Read12 | Read16 => read_write::precheck(
+            kind,
+            lun.ok_or(asc::LOGICAL_UNIT_NOT_SUPPORTED)?,
+            cdb,
+            false,
+        ),
+        Write6 | Write10 | Write12 | Write16 => {
+            read_write::precheck(kind, lun.ok_or(asc::LOGICAL_UNIT_NOT_SUPPORTED)?, cdb, true)
         }
-        Kind::Write6 | Kind::Write10 | Kind::Write12 | Kind::Write16 => {
-            let lun = lun.ok_or(asc::LOGICAL_UNIT_NOT_SUPPORTED)?;
-            read_write::precheck(command.kind, lun, cdb, true)
+        SynchronizeCache10 | SynchronizeCache16 => {
+            synchronize_cache::precheck(kind, lun.ok_or(asc::LOGICAL_UNIT_NOT_SUPPORTED)?, cdb)
         }
-        Kind::SynchronizeCache10 | Kind::SynchronizeCache16 => {
-            let lun = lun.ok_or(asc::LOGICAL_UNIT_NOT_SUPPORTED)?;
-            synchronize_cache::precheck(command.kind, lun, cdb)
+        TestUnitReady | StartStopUnit | PreventAllowMediumRemoval => {
+            start_stop::precheck(kind, lun, cdb)
         }
-        _ => Ok(Plan::NONE),
+        Verify10 | Verify12 | Verify16 | WriteAndVerify10 | WriteAndVerify12 | WriteAndVerify16 => {
+            verify::precheck(kind, lun, cdb)
+        }
+        WriteSame10 | WriteSame16 => write_same::precheck(kind, lun, cdb),
+        Unmap | GetLbaStatus => unmap::precheck(kind, lun, cdb),
+        CompareAndWrite | OrWrite16 => compare_and_write::precheck(kind, lun, cdb),
+        WriteAtomic16 => write_atomic::precheck(kind, lun, cdb),
+        PreFetch10 | PreFetch16 => prefetch::precheck(kind, lun, cdb),
+        FormatUnit => format_unit::precheck(kind, lun, cdb),
+        Sanitize => sanitize::precheck(kind, lun, cdb),
+        ReadDefectData10 | ReadDefectData12 => read_defect_data::precheck(kind, lun, cdb),
+        ReadBuffer10 | ReadBuffer16 | WriteBuffer => buffer::precheck(kind, lun, cdb),
+        ReportSupportedOperationCodes
+        | ReportSupportedTaskManagementFunctions
+        | ReportTimestamp
+        | ReportTargetPortGroups => maintenance_in::precheck(kind, lun, cdb),
+        ModeSelect6 | ModeSelect10 => mode_select::precheck(kind, lun, cdb),
+        LogSense => log_sense::precheck(kind, lun, cdb),
+        RequestSense | Inquiry | ReportLuns | ReadCapacity10 | ReadCapacity16 | ModeSense6
+        | ModeSense10 => Ok(Plan::NONE),
     }
 }
 
@@ -88,25 +157,52 @@ pub(crate) async fn execute<B: BlockBackend>(
     command: &CommandEntry,
     data_out: Vec<u8>,
 ) -> CommandResult {
-    match command.kind {
-        Kind::TestUnitReady => CommandResult::good(Vec::new()),
-        Kind::RequestSense => request_sense::request_sense(ctx),
-        Kind::Inquiry => inquiry::inquiry(ctx),
-        Kind::ModeSense6 => mode_sense::mode_sense(ctx, false),
-        Kind::ModeSense10 => mode_sense::mode_sense(ctx, true),
-        Kind::ReadCapacity10 => read_capacity::read_capacity10(ctx),
-        Kind::ReadCapacity16 => read_capacity::read_capacity16(ctx),
-        Kind::ReportLuns => report_luns::report_luns(ctx),
-        Kind::Read6 | Kind::Read10 | Kind::Read12 | Kind::Read16 => {
-            ctx.device.buffers.give(data_out);
-            read_write::read(ctx, command.kind).await
+    use Kind::*;
+    let kind = command.kind;
+    let buffers = &ctx.device.buffers;
+    match kind {
+        Read6 | Read10 | Read12 | Read16 => {
+            buffers.give(data_out);
+            read_write::read(ctx, kind).await
         }
-        Kind::Write6 | Kind::Write10 | Kind::Write12 | Kind::Write16 => {
-            read_write::write(ctx, command.kind, data_out).await
-        }
-        Kind::SynchronizeCache10 | Kind::SynchronizeCache16 => {
-            ctx.device.buffers.give(data_out);
+        Write6 | Write10 | Write12 | Write16 => read_write::write(ctx, kind, data_out).await,
+        SynchronizeCache10 | SynchronizeCache16 => {
+            buffers.give(data_out);
             synchronize_cache::synchronize_cache(ctx).await
         }
+        RequestSense | Inquiry | ReportLuns | ReadCapacity10 | ReadCapacity16 | ModeSense6
+        | ModeSense10 => {
+            buffers.give(data_out);
+            match kind {
+                RequestSense => request_sense::request_sense(ctx),
+                Inquiry => inquiry::inquiry(ctx),
+                ReportLuns => report_luns::report_luns(ctx),
+                ReadCapacity10 => read_capacity::read_capacity10(ctx),
+                ReadCapacity16 => read_capacity::read_capacity16(ctx),
+                ModeSense6 => mode_sense::mode_sense(ctx, false),
+                _ => mode_sense::mode_sense(ctx, true),
+            }
+        }
+        TestUnitReady | StartStopUnit | PreventAllowMediumRemoval => {
+            start_stop::execute(ctx, kind, data_out).await
+        }
+        Verify10 | Verify12 | Verify16 | WriteAndVerify10 | WriteAndVerify12 | WriteAndVerify16 => {
+            verify::execute(ctx, kind, data_out).await
+        }
+        WriteSame10 | WriteSame16 => write_same::execute(ctx, kind, data_out).await,
+        Unmap | GetLbaStatus => unmap::execute(ctx, kind, data_out).await,
+        CompareAndWrite | OrWrite16 => compare_and_write::execute(ctx, kind, data_out).await,
+        WriteAtomic16 => write_atomic::execute(ctx, kind, data_out).await,
+        PreFetch10 | PreFetch16 => prefetch::execute(ctx, kind, data_out).await,
+        FormatUnit => format_unit::execute(ctx, kind, data_out).await,
+        Sanitize => sanitize::execute(ctx, kind, data_out).await,
+        ReadDefectData10 | ReadDefectData12 => read_defect_data::execute(ctx, kind, data_out).await,
+        ReadBuffer10 | ReadBuffer16 | WriteBuffer => buffer::execute(ctx, kind, data_out).await,
+        ReportSupportedOperationCodes
+        | ReportSupportedTaskManagementFunctions
+        | ReportTimestamp
+        | ReportTargetPortGroups => maintenance_in::execute(ctx, kind, data_out).await,
+        ModeSelect6 | ModeSelect10 => mode_select::execute(ctx, kind, data_out).await,
+        LogSense => log_sense::execute(ctx, kind, data_out).await,
     }
 }

@@ -10,6 +10,33 @@ use crate::status::CommandResult;
 use crate::table::{self, Lookup};
 use alloc::vec::Vec;
 
+use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
+
+pub(crate) const ENTRIES: &[E] = &[
+    E::new(
+        0x1A,
+        "MODE SENSE(6)",
+        Kind::ModeSense6,
+        F::OK_ON_STANDBY
+            .union(F::ALLOW_ON_PR_WRESV)
+            .union(F::DATA_IN)
+            .union(F::OK_ON_NO_MEDIA),
+        A::Free,
+        &[0x1A, 0x08, 0xFF, 0xFF, 0xFF, 0x07],
+    ),
+    E::new(
+        0x5A,
+        "MODE SENSE(10)",
+        Kind::ModeSense10,
+        F::OK_ON_STANDBY
+            .union(F::ALLOW_ON_PR_WRESV)
+            .union(F::DATA_IN)
+            .union(F::OK_ON_NO_MEDIA),
+        A::Free,
+        &[0x5A, 0x18, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0x07],
+    ),
+];
+
 /// PAGE CONTROL field values.
 const PC_CURRENT: u8 = 0;
 const PC_CHANGEABLE: u8 = 1;

@@ -8,6 +8,31 @@ use crate::sense::{asc, Sense};
 use crate::status::CommandResult;
 use alloc::vec::Vec;
 
+use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
+
+pub(crate) const ENTRIES: &[E] = &[
+    E::new(
+        0x25,
+        "READ CAPACITY(10)",
+        Kind::ReadCapacity10,
+        F::ALLOW_ON_PR_RESV.union(F::DATA_IN),
+        A::Free,
+        &[0x25, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x01, 0x07],
+    ),
+    E::new(
+        0x9E,
+        "READ CAPACITY(16)",
+        Kind::ReadCapacity16,
+        F::ALLOW_ON_PR_RESV.union(F::DATA_IN),
+        A::Free,
+        &[
+            0x9E, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            0x01, 0x07,
+        ],
+    )
+    .service_action(0x10),
+];
+
 /// READ CAPACITY(16) parameter data length.
 const RC16_LEN: usize = 32;
 

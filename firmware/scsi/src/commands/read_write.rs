@@ -6,8 +6,87 @@ use crate::cdb::{be16, be24, be32, be64, byte};
 use crate::lun::Lun;
 use crate::sense::{asc, Sense};
 use crate::status::CommandResult;
-use crate::table::Kind;
 use alloc::vec::Vec;
+
+use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
+
+/// READ and WRITE (6, 10, 12, 16).
+pub(crate) const ENTRIES: &[E] = &[
+    E::new(
+        0x08,
+        "READ(6)",
+        Kind::Read6,
+        crate::table::READ,
+        A::Read,
+        &[0x08, 0x1F, 0xFF, 0xFF, 0xFF, 0x07],
+    ),
+    E::new(
+        0x0A,
+        "WRITE(6)",
+        Kind::Write6,
+        F::DATA_OUT,
+        A::Write,
+        &[0x0A, 0x1F, 0xFF, 0xFF, 0xFF, 0x07],
+    ),
+    E::new(
+        0x28,
+        "READ(10)",
+        Kind::Read10,
+        crate::table::READ,
+        A::Read,
+        &[0x28, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0xFF, 0xFF, 0x07],
+    ),
+    E::new(
+        0x2A,
+        "WRITE(10)",
+        Kind::Write10,
+        F::DATA_OUT,
+        A::Write,
+        &[0x2A, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0xFF, 0xFF, 0x07],
+    ),
+    E::new(
+        0x88,
+        "READ(16)",
+        Kind::Read16,
+        crate::table::READ,
+        A::Read,
+        &[
+            0x88, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            0x00, 0x07,
+        ],
+    ),
+    E::new(
+        0x8A,
+        "WRITE(16)",
+        Kind::Write16,
+        F::DATA_OUT,
+        A::Write,
+        &[
+            0x8A, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            0x00, 0x07,
+        ],
+    ),
+    E::new(
+        0xA8,
+        "READ(12)",
+        Kind::Read12,
+        crate::table::READ,
+        A::Read,
+        &[
+            0xA8, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07,
+        ],
+    ),
+    E::new(
+        0xAA,
+        "WRITE(12)",
+        Kind::Write12,
+        F::DATA_OUT,
+        A::Write,
+        &[
+            0xAA, 0x1A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07,
+        ],
+    ),
+];
 
 /// Largest single transfer, advertised in the Block Limits VPD page; bounds the memory one
 /// command can make us allocate.
@@ -105,7 +184,10 @@ pub(crate) async fn read<B: BlockBackend>(ctx: &Ctx<'_, B>, kind: Kind) -> Comma
     let buf = ctx.device.buffers.take(len);
     let (buf, r) = lun.backend.read(a.lba * bs, buf).await;
     match r {
-        Ok(()) => CommandResult::good(buf),
+        Ok(()) => {
+            lun.stats.record_read(len as u64);
+            CommandResult::good(buf)
+        }
         Err(e) => {
             ctx.device.buffers.give(buf);
             ctx.fail(&medium_error(e.kind, a.lba, false))
@@ -154,10 +236,14 @@ pub(crate) async fn write<B: BlockBackend>(
             ctx.device.buffers.give(old);
         }
     }
+    let written = data.len() as u64;
     let (buf, r) = lun.backend.write(a.lba * bs, data, a.fua).await;
     ctx.device.buffers.give(buf);
     match r {
-        Ok(()) => CommandResult::good(Vec::new()),
+        Ok(()) => {
+            lun.stats.record_write(written);
+            CommandResult::good(Vec::new())
+        }
         Err(e) => ctx.fail(&medium_error(e.kind, a.lba, true)),
     }
 }

@@ -9,6 +9,23 @@ use crate::status::CommandResult;
 use crate::ua::UnitAttention;
 use alloc::vec::Vec;
 
+use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
+
+pub(crate) const ENTRIES: &[E] = &[E::new(
+    0xA0,
+    "REPORT LUNS",
+    Kind::ReportLuns,
+    crate::table::LUNLESS
+        .union(F::RUN_HERE)
+        .union(F::DATA_IN)
+        .union(F::OK_ON_NO_MEDIA)
+        .union(F::ALLOW_ON_RESV),
+    A::Free,
+    &[
+        0xA0, 0x00, 0xFF, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x07,
+    ],
+)];
+
 /// SELECT REPORT values (SPC-5 table 192).
 const ALL_BUT_WELL_KNOWN: u8 = 0x00;
 const WELL_KNOWN_ONLY: u8 = 0x01;

@@ -6,6 +6,20 @@ use crate::cdb::byte;
 use crate::sense::asc;
 use crate::status::CommandResult;
 
+use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
+
+pub(crate) const ENTRIES: &[E] = &[E::new(
+    0x03,
+    "REQUEST SENSE",
+    Kind::RequestSense,
+    crate::table::LUNLESS
+        .union(F::RUN_HERE)
+        .union(F::DATA_IN)
+        .union(F::OK_ON_NO_MEDIA),
+    A::Free,
+    &[0x03, 0x01, 0, 0, 0xFF, 0x07],
+)];
+
 pub(crate) fn request_sense<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult {
     let descriptor = byte(ctx.cdb, 1) & 0x01 != 0;
     let allocation_length = usize::from(byte(ctx.cdb, 4));

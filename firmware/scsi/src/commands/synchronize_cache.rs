@@ -6,8 +6,31 @@ use crate::cdb::{be16, be32, be64};
 use crate::lun::Lun;
 use crate::sense::{asc, Sense};
 use crate::status::CommandResult;
-use crate::table::Kind;
 use alloc::vec::Vec;
+
+use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
+
+pub(crate) const ENTRIES: &[E] = &[
+    E::new(
+        0x35,
+        "SYNCHRONIZE CACHE(10)",
+        Kind::SynchronizeCache10,
+        F::NONE,
+        A::Flush,
+        &[0x35, 0x06, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0xFF, 0xFF, 0x07],
+    ),
+    E::new(
+        0x91,
+        "SYNCHRONIZE CACHE(16)",
+        Kind::SynchronizeCache16,
+        F::NONE,
+        A::Flush,
+        &[
+            0x91, 0x06, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            0x00, 0x07,
+        ],
+    ),
+];
 
 pub(crate) fn precheck<B: BlockBackend>(
     kind: Kind,

@@ -91,6 +91,7 @@ pub(crate) fn lun_config(id: u32, blocks: u64) -> LunConfig {
         removable: false,
         write_cache: true,
         read_cache: true,
+        thin: false,
     }
 }
 
