@@ -11,6 +11,7 @@ use std::rc::Rc;
 fn code(outcome: TmfOutcome) -> u8 {
     match outcome {
         TmfOutcome::FunctionComplete => response::FUNCTION_COMPLETE,
+        TmfOutcome::FunctionSucceeded => response::FUNCTION_SUCCEEDED,
         TmfOutcome::TaskDoesNotExist => response::TASK_DOES_NOT_EXIST,
         TmfOutcome::LunDoesNotExist => response::LUN_DOES_NOT_EXIST,
     }
@@ -50,10 +51,17 @@ impl<B: BlockBackend + 'static> Conn<B> {
                 code(device.target_reset(nexus).await)
             }
             function::TASK_REASSIGN => response::TASK_REASSIGNMENT_NOT_SUPPORTED,
-            function::QUERY_TASK
-            | function::QUERY_TASK_SET
-            | function::I_T_NEXUS_RESET
-            | function::QUERY_ASYNC_EVENT => response::FUNCTION_NOT_SUPPORTED,
+            function::QUERY_TASK => {
+                let gathering = self.tasks.borrow().contains_key(&referenced);
+                if gathering {
+                    response::FUNCTION_SUCCEEDED
+                } else {
+                    code(device.query_task(nexus, lun, u64::from(referenced)))
+                }
+            }
+            function::QUERY_TASK_SET => code(device.query_task_set(nexus, lun)),
+            function::I_T_NEXUS_RESET => code(device.i_t_nexus_reset(nexus).await),
+            function::QUERY_ASYNC_EVENT => code(device.query_async_event(nexus, lun).0),
             _ => response::FUNCTION_REJECTED,
         };
         // Tasks the reset caught while their data was still arriving end before the response.

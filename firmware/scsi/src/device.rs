@@ -112,6 +112,8 @@ impl<B: BlockBackend> Drop for Task<B> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TmfOutcome {
     FunctionComplete,
+    /// QUERY TASK, QUERY TASK SET, QUERY ASYNCHRONOUS EVENT: what was asked about exists.
+    FunctionSucceeded,
     TaskDoesNotExist,
     LunDoesNotExist,
 }
@@ -490,7 +492,7 @@ impl<B: BlockBackend> TargetDevice<B> {
             }
         });
         for n in others_cleared {
-            l.raise(n, UnitAttention::BusDeviceReset);
+            l.raise(n, UnitAttention::CommandsCleared);
         }
         self.aborts.notify_all();
     }
@@ -537,6 +539,53 @@ impl<B: BlockBackend> TargetDevice<B> {
         TmfOutcome::FunctionComplete
     }
 
+    /// QUERY TASK: whether the nexus's task `tag` is in the LUN's task set.
+    pub fn query_task(&self, nexus: NexusId, lun: [u8; 8], tag: u64) -> TmfOutcome {
+        match self.mapped_lun(nexus, lun) {
+            None => TmfOutcome::LunDoesNotExist,
+            Some(l) if l.tasks.contains(nexus, tag) => TmfOutcome::FunctionSucceeded,
+            Some(_) => TmfOutcome::FunctionComplete,
+        }
+    }
+
+    /// QUERY TASK SET: whether the nexus has any task in the LUN's task set.
+    pub fn query_task_set(&self, nexus: NexusId, lun: [u8; 8]) -> TmfOutcome {
+        match self.mapped_lun(nexus, lun) {
+            None => TmfOutcome::LunDoesNotExist,
+            Some(l) if l.tasks.any_of(nexus) => TmfOutcome::FunctionSucceeded,
+            Some(_) => TmfOutcome::FunctionComplete,
+        }
+    }
+
+    /// QUERY ASYNCHRONOUS EVENT: the unit attention that would be reported next, without
+    /// clearing it.
+    pub fn query_async_event(&self, nexus: NexusId, lun: [u8; 8]) -> (TmfOutcome, Option<Sense>) {
+        match self.mapped_lun(nexus, lun) {
+            None => (TmfOutcome::LunDoesNotExist, None),
+            Some(l) => match l.peek_attention(nexus) {
+                Some(ua) => (TmfOutcome::FunctionSucceeded, Some(ua.sense())),
+                None => (TmfOutcome::FunctionComplete, None),
+            },
+        }
+    }
+
+    /// I_T NEXUS RESET: the nexus's tasks on every LUN end, what it held is released, and it
+    /// is told I_T NEXUS LOSS OCCURRED on every LUN.
+    pub async fn i_t_nexus_reset(&self, nexus: NexusId) -> TmfOutcome {
+        let luns = self.luns();
+        for l in &luns {
+            l.tasks
+                .abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
+            l.medium.borrow_mut().nexus_lost(nexus);
+            l.raise(nexus, UnitAttention::ITNexusLoss);
+        }
+        self.aborts.notify_all();
+        for l in &luns {
+            Self::drain_aborted(l).await;
+        }
+        TmfOutcome::FunctionComplete
+    }
+
     /// Tasks currently in `id`'s task set (for statistics and tests).
     pub fn tasks_in_set(&self, id: LunId) -> usize {
         self.lun(id).map_or(0, |l| l.tasks.len())
@@ -556,5 +605,141 @@ fn admission(state: AccessState, flags: Flags) -> Option<Sense> {
         None
     } else {
         state.not_ready_sense()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::test_support::*;
+    use crate::lun_address;
+    use crate::sense::SenseKey;
+
+    const LUN0: [u8; 8] = [0; 8];
+
+    fn read10(tag: u64, f: &Fixture, nexus: NexusId) -> Task<TestBackend> {
+        let cdb = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+        match f.device.submit(&CommandRequest {
+            nexus,
+            lun: lun_address::encode(0),
+            cdb: &cdb,
+            tag,
+            attr: TaskAttribute::Simple,
+            data_out_len: 0,
+        }) {
+            Submission::Queued(t) => t,
+            Submission::Complete(r) => panic!("not queued: {:?}", r.status),
+        }
+    }
+
+    #[test]
+    fn query_task_and_task_set_see_queued_tasks() {
+        let f = Fixture::new();
+        let other = f.login();
+        assert_eq!(
+            f.device.query_task_set(f.nexus, LUN0),
+            TmfOutcome::FunctionComplete
+        );
+        let t = read10(7, &f, f.nexus);
+        assert_eq!(
+            f.device.query_task(f.nexus, LUN0, 7),
+            TmfOutcome::FunctionSucceeded
+        );
+        assert_eq!(
+            f.device.query_task(f.nexus, LUN0, 8),
+            TmfOutcome::FunctionComplete
+        );
+        assert_eq!(
+            f.device.query_task(other, LUN0, 7),
+            TmfOutcome::FunctionComplete
+        );
+        assert_eq!(
+            f.device.query_task_set(f.nexus, LUN0),
+            TmfOutcome::FunctionSucceeded
+        );
+        assert_eq!(
+            f.device.query_task_set(other, LUN0),
+            TmfOutcome::FunctionComplete
+        );
+        assert_eq!(
+            f.device.query_task(f.nexus, lun_address::encode(9), 7),
+            TmfOutcome::LunDoesNotExist
+        );
+        drop(t);
+        assert_eq!(
+            f.device.query_task_set(f.nexus, LUN0),
+            TmfOutcome::FunctionComplete
+        );
+    }
+
+    #[test]
+    fn i_t_nexus_reset_aborts_the_nexus_tasks_and_reports_nexus_loss() {
+        let f = Fixture::new();
+        let other = f.login();
+        let mine = read10(1, &f, f.nexus);
+        let theirs = read10(2, &f, other);
+        assert_eq!(
+            block_on(f.device.i_t_nexus_reset(f.nexus)),
+            TmfOutcome::FunctionComplete
+        );
+        assert_eq!(mine.abort_kind(), Some(AbortKind::Silent));
+        assert!(!theirs.is_aborted());
+        let (outcome, sense) = f.device.query_async_event(f.nexus, LUN0);
+        assert_eq!(outcome, TmfOutcome::FunctionSucceeded);
+        assert_eq!(sense.map(|s| (s.asc, s.ascq)), Some((0x29, 0x07)));
+        // Querying leaves it pending; the next command reports it.
+        let r = f.run(0, &[0x00, 0, 0, 0, 0, 0]);
+        assert_eq!(sense_code(&r.sense), (0x06, 0x29, 0x07));
+        assert_eq!(
+            f.device.query_async_event(f.nexus, LUN0).0,
+            TmfOutcome::FunctionComplete
+        );
+        assert_eq!(
+            f.device.query_async_event(other, LUN0).0,
+            TmfOutcome::FunctionComplete
+        );
+    }
+
+    #[test]
+    fn clear_task_set_reports_task_aborted_with_tas_and_a_unit_attention_without() {
+        for tas in [true, false] {
+            let f = Fixture::new();
+            let other = f.login();
+            let lun = f.device.lun(LunId(0)).expect("LUN 0");
+            let mut mode = lun.mode();
+            mode.tas = tas;
+            lun.set_mode(mode);
+            let theirs = read10(2, &f, other);
+            let mine = read10(1, &f, f.nexus);
+            assert_eq!(
+                block_on(f.device.clear_task_set(f.nexus, LUN0)),
+                TmfOutcome::FunctionComplete
+            );
+            assert_eq!(mine.abort_kind(), Some(AbortKind::Silent));
+            if tas {
+                assert_eq!(theirs.abort_kind(), Some(AbortKind::TaskAborted));
+            } else {
+                assert_eq!(theirs.abort_kind(), Some(AbortKind::Silent));
+                let r = f.run_on(other, 0, &[0x00, 0, 0, 0, 0, 0]);
+                assert_eq!(
+                    sense_code(&r.sense),
+                    (SenseKey::UnitAttention as u8, 0x2F, 0x00)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lun_reset_reports_bus_device_reset_to_every_nexus() {
+        let f = Fixture::new();
+        let other = f.login();
+        assert_eq!(
+            block_on(f.device.lun_reset(f.nexus, LUN0)),
+            TmfOutcome::FunctionComplete
+        );
+        for n in [f.nexus, other] {
+            let r = f.run_on(n, 0, &[0x00, 0, 0, 0, 0, 0]);
+            assert_eq!(sense_code(&r.sense), (0x06, 0x29, 0x03));
+        }
     }
 }

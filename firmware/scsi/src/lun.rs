@@ -184,6 +184,15 @@ impl<B: BlockBackend> Lun<B> {
             .and_then(|p| p.take())
     }
 
+    /// The unit attention that would be reported next to `nexus`, left pending.
+    pub fn peek_attention(&self, nexus: NexusId) -> Option<UnitAttention> {
+        self.state
+            .borrow()
+            .attentions
+            .get(&nexus)
+            .and_then(|p| p.peek())
+    }
+
     pub fn has_attention(&self, nexus: NexusId) -> bool {
         self.state
             .borrow()

@@ -147,6 +147,10 @@ impl TaskSet {
             .any(|e| e.running.get() && e.aborted.get().is_some())
     }
 
+    pub fn any_of(&self, nexus: NexusId) -> bool {
+        self.entries.borrow().iter().any(|e| e.nexus == nexus)
+    }
+
     pub fn contains(&self, nexus: NexusId, tag: u64) -> bool {
         self.entries
             .borrow()

@@ -20,7 +20,7 @@ mod start_stop;
 pub(crate) mod statistics;
 mod synchronize_cache;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod unmap;
 mod verify;
 pub(crate) mod vpd;
