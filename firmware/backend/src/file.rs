@@ -2,16 +2,20 @@
 //!
 //! A regular file may be created or grown (sparsely) to the configured size. The medium's
 //! capacity is the configured size, or else the file or device size, in whole logical blocks.
+//! Deallocation punches holes (zeros where the file system cannot), and the provisioning status
+//! of a range is what SEEK_DATA/SEEK_HOLE say of it; both run on the I/O threads too.
 
 use std::cell::{Cell, RefCell};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use scsi::backend::{BackendError, BackendErrorKind, BlockBackend, Geometry, IoResult};
+use scsi::backend::{BackendError, BackendErrorKind, BlockBackend, Extent, Geometry, IoResult};
 
-use crate::io_pool::{self, IoOp, IoPool, IoTarget};
+use crate::io_pool::{self, IoOp, IoOutcome, IoPool, IoReply, IoTarget};
 use crate::storage::{check_block_size, OpenError};
 
 /// Memory alignment O_DIRECT transfers get: 4096 satisfies every logical block size we serve.
@@ -48,10 +52,16 @@ impl Default for FileOptions {
     }
 }
 
+/// Bytes of zeros one write puts down where a hole cannot be punched.
+const ZERO_CHUNK: usize = 1 << 20;
+
 /// The open file as the I/O threads use it.
 pub struct FileTarget {
     file: File,
     direct: bool,
+    /// Cleared the first time the file system refuses to punch a hole: from then on
+    /// deallocation writes zeros without asking again.
+    punch_holes: AtomicBool,
 }
 
 /// Maps an OS error to what the core can report; `fallback` names the failed direction.
@@ -98,6 +108,64 @@ fn aligned_region(scratch: &mut Vec<u8>, len: usize) -> &mut [u8] {
     &mut scratch[start..start + len]
 }
 
+/// Whether an error says the file system (or device) cannot do the operation at all, rather
+/// than that this particular call failed.
+fn unsupported(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::ENOTTY)
+    )
+}
+
+/// Deallocates `len` bytes at `offset` without changing the file size; they read as zeros.
+#[allow(unsafe_code)]
+fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return Err(io::Error::from_raw_os_error(libc::EFBIG));
+    };
+    loop {
+        // SAFETY: fallocate takes a descriptor and three integers and touches no memory of
+        // ours; `file` owns the descriptor and outlives the call.
+        let r = unsafe {
+            libc::fallocate(
+                file.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset,
+                len,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+/// The next offset at or after `offset` that starts data (`SEEK_DATA`) or a hole
+/// (`SEEK_HOLE`); `None` when there is none before the end of the file.
+#[allow(unsafe_code)]
+fn seek_next(file: &File, offset: u64, whence: libc::c_int) -> io::Result<Option<u64>> {
+    let Ok(at) = libc::off_t::try_from(offset) else {
+        return Ok(None);
+    };
+    // SAFETY: lseek takes a descriptor and two integers and touches no memory of ours; `file`
+    // owns the descriptor and outlives the call. The file position it moves is never used:
+    // every transfer is positional (pread/pwrite).
+    let r = unsafe { libc::lseek(file.as_raw_fd(), at, whence) };
+    if r >= 0 {
+        return Ok(u64::try_from(r).ok());
+    }
+    let error = io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::ENXIO) {
+        Ok(None)
+    } else {
+        Err(error)
+    }
+}
+
 impl FileTarget {
     fn needs_bounce(&self, buf: &[u8]) -> bool {
         self.direct && !(buf.as_ptr() as usize).is_multiple_of(DIRECT_ALIGN)
@@ -123,29 +191,97 @@ impl FileTarget {
             self.file.write_all_at(buf, offset)
         }
     }
+
+    /// Deallocates `len` bytes at `offset`: punches a hole, or writes zeros where the file
+    /// system cannot punch one (the blocks stay allocated but read as zeros all the same).
+    fn deallocate(&self, offset: u64, len: u64, scratch: &mut Vec<u8>) -> io::Result<()> {
+        if self.punch_holes.load(Ordering::Relaxed) {
+            match punch_hole(&self.file, offset, len) {
+                Ok(()) => return Ok(()),
+                Err(e) if unsupported(&e) => self.punch_holes.store(false, Ordering::Relaxed),
+                Err(e) => return Err(e),
+            }
+        }
+        self.write_zeros(offset, len, scratch)
+    }
+
+    fn write_zeros(&self, offset: u64, len: u64, scratch: &mut Vec<u8>) -> io::Result<()> {
+        let mut done = 0u64;
+        while done < len {
+            let n = usize::try_from(len - done).map_or(ZERO_CHUNK, |n| n.min(ZERO_CHUNK));
+            // Aligned so that it also suits O_DIRECT; scratch holds other data between jobs.
+            let zeros = aligned_region(scratch, n);
+            zeros.fill(0);
+            self.file.write_all_at(zeros, offset + done)?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Whether the bytes at `offset` are mapped (hold data) and how far, at most `len`, that
+    /// runs. A file system that cannot tell has every byte mapped.
+    fn extent(&self, offset: u64, len: u64) -> io::Result<Extent> {
+        let end = offset.saturating_add(len);
+        let whole = |mapped| Extent { mapped, len };
+        let data = match seek_next(&self.file, offset, libc::SEEK_DATA) {
+            Ok(data) => data,
+            Err(e) if unsupported(&e) || e.raw_os_error() == Some(libc::EINVAL) => {
+                return Ok(whole(true));
+            }
+            Err(e) => return Err(e),
+        };
+        let run_end = match data {
+            // No data from here to the end of the file: one hole.
+            None => return Ok(whole(false)),
+            Some(data) if data > offset => {
+                return Ok(Extent {
+                    mapped: false,
+                    len: data.min(end) - offset,
+                })
+            }
+            // Data here: it runs to the next hole (the end of the file at the latest).
+            Some(_) => seek_next(&self.file, offset, libc::SEEK_HOLE)?.unwrap_or(end),
+        };
+        let run = run_end.min(end).saturating_sub(offset);
+        Ok(if run == 0 {
+            whole(true)
+        } else {
+            Extent {
+                mapped: true,
+                len: run,
+            }
+        })
+    }
 }
 
 impl IoTarget for FileTarget {
-    fn execute(&self, op: IoOp, offset: u64, buf: &mut [u8], scratch: &mut Vec<u8>) -> IoResult {
+    fn execute(&self, op: IoOp, offset: u64, buf: &mut [u8], scratch: &mut Vec<u8>) -> IoOutcome {
+        let write_error = |e: io::Error| failed(&e, BackendErrorKind::Write);
         match op {
             IoOp::Read => self
                 .read(offset, buf, scratch)
-                .map_err(|e| failed(&e, BackendErrorKind::Read)),
+                .map_err(|e| failed(&e, BackendErrorKind::Read))?,
             IoOp::Write { fua } => {
-                self.write(offset, buf, scratch)
-                    .map_err(|e| failed(&e, BackendErrorKind::Write))?;
+                self.write(offset, buf, scratch).map_err(write_error)?;
                 if fua {
-                    self.file
-                        .sync_data()
-                        .map_err(|e| failed(&e, BackendErrorKind::Write))?;
+                    self.file.sync_data().map_err(write_error)?;
                 }
-                Ok(())
             }
-            IoOp::Flush => self
-                .file
-                .sync_data()
-                .map_err(|e| failed(&e, BackendErrorKind::Write)),
+            IoOp::Flush => self.file.sync_data().map_err(write_error)?,
+            IoOp::Unmap { len, durable } => {
+                self.deallocate(offset, len, scratch).map_err(write_error)?;
+                if durable {
+                    self.file.sync_data().map_err(write_error)?;
+                }
+            }
+            IoOp::Extent { len } => {
+                return self
+                    .extent(offset, len)
+                    .map(IoReply::Extent)
+                    .map_err(|e| failed(&e, BackendErrorKind::Read));
+            }
         }
+        Ok(IoReply::Done)
     }
 }
 
@@ -263,6 +399,7 @@ impl FileBackend {
         let target = FileTarget {
             file,
             direct: opts.direct,
+            punch_holes: AtomicBool::new(true),
         };
         let io = if opts.io_threads == 0 {
             Io::Inline {
@@ -312,13 +449,20 @@ impl FileBackend {
         self.write_cache.get()
     }
 
-    fn in_bounds(&self, offset: u64, len: usize) -> bool {
+    fn in_bounds(&self, offset: u64, len: u64) -> bool {
         offset
-            .checked_add(len as u64)
+            .checked_add(len)
             .is_some_and(|end| end <= self.capacity)
     }
 
-    async fn run(&self, op: IoOp, offset: u64, mut buf: Vec<u8>) -> (Vec<u8>, IoResult) {
+    fn target(&self) -> &FileTarget {
+        match &self.io {
+            Io::Inline { target, .. } => target,
+            Io::Pool(pool) => pool.target(),
+        }
+    }
+
+    async fn run(&self, op: IoOp, offset: u64, mut buf: Vec<u8>) -> (Vec<u8>, IoOutcome) {
         match &self.io {
             Io::Inline { target, scratch } => {
                 let result = target.execute(op, offset, &mut buf, &mut scratch.borrow_mut());
@@ -326,6 +470,12 @@ impl FileBackend {
             }
             Io::Pool(pool) => pool.submit(op, offset, buf).await,
         }
+    }
+
+    /// Runs an operation that reports nothing but success.
+    async fn run_done(&self, op: IoOp, offset: u64, buf: Vec<u8>) -> (Vec<u8>, IoResult) {
+        let (buf, result) = self.run(op, offset, buf).await;
+        (buf, result.map(|_| ()))
     }
 }
 
@@ -335,29 +485,66 @@ impl BlockBackend for FileBackend {
     }
 
     async fn read(&self, offset: u64, buf: Vec<u8>) -> (Vec<u8>, IoResult) {
-        if !self.in_bounds(offset, buf.len()) {
+        if !self.in_bounds(offset, buf.len() as u64) {
             return (buf, Err(BackendError::new(BackendErrorKind::Read)));
         }
-        self.run(IoOp::Read, offset, buf).await
+        self.run_done(IoOp::Read, offset, buf).await
     }
 
     async fn write(&self, offset: u64, buf: Vec<u8>, fua: bool) -> (Vec<u8>, IoResult) {
-        if self.read_only || !self.in_bounds(offset, buf.len()) {
+        if self.read_only || !self.in_bounds(offset, buf.len() as u64) {
             return (buf, Err(BackendError::new(BackendErrorKind::Write)));
         }
         let fua = fua || !self.write_cache.get();
-        self.run(IoOp::Write { fua }, offset, buf).await
+        self.run_done(IoOp::Write { fua }, offset, buf).await
     }
 
     async fn flush(&self) -> IoResult {
         if self.read_only {
             return Ok(());
         }
-        self.run(IoOp::Flush, 0, Vec::new()).await.1
+        self.run_done(IoOp::Flush, 0, Vec::new()).await.1
     }
 
     fn set_write_cache(&self, enabled: bool) {
         self.write_cache.set(enabled);
+    }
+
+    // A hole where the file system can punch one, zeros where it cannot: either way the
+    // blocks read as zeros afterwards.
+    fn can_deallocate(&self) -> bool {
+        !self.read_only
+    }
+
+    async fn unmap(&self, offset: u64, len: u64) -> IoResult {
+        if self.read_only || !self.in_bounds(offset, len) {
+            return Err(BackendError::new(BackendErrorKind::Write));
+        }
+        // Without a write cache a deallocation, like a write, is durable when it completes.
+        let durable = !self.write_cache.get();
+        self.run_done(IoOp::Unmap { len, durable }, offset, Vec::new())
+            .await
+            .1
+    }
+
+    async fn extent(&self, offset: u64, len: u64) -> Result<Extent, BackendError> {
+        if len == 0 || !self.in_bounds(offset, len) {
+            return Err(BackendError::new(BackendErrorKind::Read));
+        }
+        match self.run(IoOp::Extent { len }, offset, Vec::new()).await.1? {
+            IoReply::Extent(extent) => Ok(extent),
+            IoReply::Done => Ok(Extent { mapped: true, len }),
+        }
+    }
+
+    fn allocated_bytes(&self) -> u64 {
+        match self.target().file.metadata() {
+            // A device has no notion of allocation: all of it is in use.
+            Ok(meta) if meta.file_type().is_block_device() => self.capacity,
+            // st_blocks counts 512-byte units whatever the file system's block size.
+            Ok(meta) => meta.blocks().saturating_mul(512),
+            Err(_) => 0,
+        }
     }
 }
 
@@ -380,6 +567,58 @@ mod tests {
             error_kind(&io::Error::other("no errno"), Write),
             BackendErrorKind::Write
         );
+    }
+
+    fn target(name: &str, len: u64) -> (FileTarget, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("dyad-file-{}-{name}", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        file.set_len(len).unwrap();
+        let target = FileTarget {
+            file,
+            direct: false,
+            punch_holes: AtomicBool::new(true),
+        };
+        (target, path)
+    }
+
+    #[test]
+    fn deallocation_writes_zeros_where_holes_cannot_be_punched() {
+        let (t, path) = target("zeros", 4 << 20);
+        let mut scratch = Vec::new();
+        t.file.write_all_at(&vec![9; 3 << 20], 0).unwrap();
+        // As after a file system refused FALLOC_FL_PUNCH_HOLE once.
+        t.punch_holes.store(false, Ordering::Relaxed);
+        let r = t.execute(
+            IoOp::Unmap {
+                len: (2 << 20) + 4096,
+                durable: true,
+            },
+            4096,
+            &mut [],
+            &mut scratch,
+        );
+        assert_eq!(r, Ok(IoReply::Done));
+        let mut back = vec![0xAA; 3 << 20];
+        read_full(&t.file, &mut back, 0).unwrap();
+        assert!(back[..4096].iter().all(|&b| b == 9));
+        assert!(back[4096..(2 << 20) + 8192].iter().all(|&b| b == 0));
+        assert!(back[(2 << 20) + 8192..].iter().all(|&b| b == 9));
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn unsupported_means_the_operation_not_the_call() {
+        let e = |errno| unsupported(&io::Error::from_raw_os_error(errno));
+        assert!(e(libc::EOPNOTSUPP));
+        assert!(e(libc::ENOSYS));
+        assert!(!e(libc::EIO));
+        assert!(!e(libc::ENOSPC));
     }
 
     #[test]

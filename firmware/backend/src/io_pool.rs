@@ -10,7 +10,7 @@ use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 
-use scsi::backend::{BackendError, BackendErrorKind, IoResult};
+use scsi::backend::{BackendError, BackendErrorKind, Extent};
 use tokio::sync::{oneshot, Semaphore};
 
 /// One operation for an I/O thread.
@@ -22,17 +22,33 @@ pub enum IoOp {
     Write { fua: bool },
     /// Make every completed write durable; buffer and offset are ignored.
     Flush,
+    /// Deallocate `len` bytes at the offset so they read as zeros; with `durable`, the
+    /// deallocation survives a power loss before completion. The buffer is ignored.
+    Unmap { len: u64, durable: bool },
+    /// Report whether the bytes at the offset are mapped and how far (at most `len`) that
+    /// status runs. The buffer is ignored.
+    Extent { len: u64 },
 }
+
+/// What a completed operation reports besides its buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoReply {
+    Done,
+    Extent(Extent),
+}
+
+/// The result of one operation.
+pub type IoOutcome = Result<IoReply, BackendError>;
 
 /// What the I/O threads operate on, e.g. an open file.
 pub trait IoTarget: Send + Sync + 'static {
     /// Runs `op` at byte `offset` on `buf`, blocking the calling I/O thread. `scratch` belongs
     /// to that thread and survives between jobs, so a target needing a bounce buffer (O_DIRECT
     /// alignment) allocates it once per thread instead of once per I/O.
-    fn execute(&self, op: IoOp, offset: u64, buf: &mut [u8], scratch: &mut Vec<u8>) -> IoResult;
+    fn execute(&self, op: IoOp, offset: u64, buf: &mut [u8], scratch: &mut Vec<u8>) -> IoOutcome;
 }
 
-type Completion = (Vec<u8>, IoResult);
+type Completion = (Vec<u8>, IoOutcome);
 
 struct Job {
     op: IoOp,
@@ -75,7 +91,7 @@ fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
     queue.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn unavailable() -> IoResult {
+fn unavailable() -> IoOutcome {
     Err(BackendError::new(BackendErrorKind::Unavailable))
 }
 
@@ -212,7 +228,7 @@ mod tests {
     }
 
     impl IoTarget for Arc<Probe> {
-        fn execute(&self, op: IoOp, offset: u64, buf: &mut [u8], _: &mut Vec<u8>) -> IoResult {
+        fn execute(&self, op: IoOp, offset: u64, buf: &mut [u8], _: &mut Vec<u8>) -> IoOutcome {
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.peak.fetch_max(now, Ordering::SeqCst);
             thread::sleep(Duration::from_millis(2));
@@ -223,7 +239,11 @@ mod tests {
             self.running.fetch_sub(1, Ordering::SeqCst);
             match op {
                 IoOp::Write { fua: true } => Err(BackendError::new(BackendErrorKind::Write)),
-                _ => Ok(()),
+                IoOp::Extent { len } => Ok(IoReply::Extent(Extent {
+                    mapped: offset.is_multiple_of(2),
+                    len,
+                })),
+                _ => Ok(IoReply::Done),
             }
         }
     }
@@ -247,7 +267,24 @@ mod tests {
             assert_eq!(r.unwrap_err().kind, BackendErrorKind::Write);
             assert_eq!(buf, vec![1; 8]);
             let (_, r) = pool.submit(IoOp::Flush, 0, Vec::new()).await;
-            r.unwrap();
+            assert_eq!(r, Ok(IoReply::Done));
+            let (_, r) = pool
+                .submit(
+                    IoOp::Unmap {
+                        len: 8,
+                        durable: true,
+                    },
+                    0,
+                    Vec::new(),
+                )
+                .await;
+            assert_eq!(r, Ok(IoReply::Done));
+            let (_, r) = pool.submit(IoOp::Extent { len: 512 }, 4, Vec::new()).await;
+            let expected = Extent {
+                mapped: true,
+                len: 512,
+            };
+            assert_eq!(r, Ok(IoReply::Extent(expected)));
         });
     }
 

@@ -1,11 +1,12 @@
-//! Sparse in-memory LUN storage: memory is taken only for chunks that hold written data.
+//! Sparse in-memory LUN storage: memory is taken only for chunks that hold written data, and
+//! given back when they are deallocated; a chunk holding data is what "mapped" means here.
 //!
 //! Copies run inline on the caller's thread: a memcpy is cheaper than any handoff to another
 //! thread, so the futures returned here are ready on their first poll.
 
 use core::cell::RefCell;
 
-use scsi::backend::{BackendError, BackendErrorKind, BlockBackend, Geometry, IoResult};
+use scsi::backend::{BackendError, BackendErrorKind, BlockBackend, Extent, Geometry, IoResult};
 
 /// Bytes per allocation unit. 64 KiB keeps a stray 4 KiB write from pinning much memory while
 /// keeping the tables that point at chunks small.
@@ -17,6 +18,8 @@ pub const CHUNK_SIZE: usize = 1 << CHUNK_SHIFT;
 /// written: a flat table for a multi-terabyte ramdisk would cost hundreds of MiB up front.
 const DIR_SHIFT: u32 = 12;
 const DIR_LEN: usize = 1 << DIR_SHIFT;
+/// Bytes of the medium one directory covers.
+const DIR_SPAN_SHIFT: u32 = DIR_SHIFT + CHUNK_SHIFT;
 
 type Chunk = Box<[u8; CHUNK_SIZE]>;
 type Directory = Box<[Option<Chunk>]>;
@@ -44,6 +47,40 @@ impl Chunks {
     fn get(&self, index: u64) -> Option<&[u8; CHUNK_SIZE]> {
         let (dir, slot) = Self::split(index);
         self.dirs.get(dir)?.as_ref()?[slot].as_deref()
+    }
+
+    /// Whether directory `dir` exists, i.e. some chunk in its span may hold data.
+    fn has_directory(&self, dir: usize) -> bool {
+        self.dirs.get(dir).is_some_and(Option::is_some)
+    }
+
+    /// Forgets bytes `within..within + len` of chunk `index`. The chunk's memory goes back
+    /// when nothing else in it holds data; otherwise the range is zeroed.
+    fn deallocate(&mut self, index: u64, within: usize, len: usize) {
+        let (dir, slot) = Self::split(index);
+        let Some(directory) = self.dirs.get_mut(dir).and_then(|d| d.as_mut()) else {
+            return;
+        };
+        let Some(chunk) = directory[slot].as_mut() else {
+            return;
+        };
+        if len < CHUNK_SIZE {
+            chunk[within..within + len].fill(0);
+            if !is_zero(&chunk[..]) {
+                return;
+            }
+        }
+        directory[slot] = None;
+        self.allocated -= 1;
+    }
+
+    /// Drops directory `dir` when none of its chunks holds data.
+    fn trim_directory(&mut self, dir: usize) {
+        if let Some(slot) = self.dirs.get_mut(dir) {
+            if slot.as_ref().is_some_and(|d| d.iter().all(Option::is_none)) {
+                *slot = None;
+            }
+        }
     }
 
     /// Writes `src` at byte `within` of chunk `index`, allocating the chunk only for data that
@@ -106,6 +143,13 @@ fn new_directory() -> Result<Directory, OutOfMemory> {
     Ok(slots.into_boxed_slice())
 }
 
+/// The first byte of the directory after the one covering byte `pos`.
+fn next_directory(pos: u64) -> u64 {
+    ((pos >> DIR_SPAN_SHIFT) + 1)
+        .checked_shl(DIR_SPAN_SHIFT)
+        .unwrap_or(u64::MAX)
+}
+
 /// Whether every byte is zero; compares 64-byte blocks so the compiler can vectorise while
 /// typical data still stops at its first block.
 fn is_zero(bytes: &[u8]) -> bool {
@@ -163,6 +207,72 @@ impl RamDisk {
         offset
             .checked_add(len as u64)
             .is_some_and(|end| end <= self.capacity)
+    }
+
+    /// Deallocates `len` bytes at `offset`: whole chunks give their memory back, partly
+    /// covered ones are zeroed in that part (and freed when that leaves them all zeros).
+    pub fn unmap_at(&self, offset: u64, len: u64) -> IoResult {
+        let end = offset
+            .checked_add(len)
+            .filter(|&end| end <= self.capacity && !self.read_only);
+        let Some(end) = end else {
+            return Err(BackendError::new(BackendErrorKind::Write));
+        };
+        let mut chunks = self.chunks.borrow_mut();
+        let mut touched = None;
+        let mut pos = offset;
+        while pos < end {
+            let index = pos >> CHUNK_SHIFT;
+            let (dir, _) = Chunks::split(index);
+            if !chunks.has_directory(dir) {
+                // Nothing was ever written in this directory's span.
+                pos = next_directory(pos).min(end);
+                continue;
+            }
+            if touched != Some(dir) {
+                if let Some(previous) = touched.replace(dir) {
+                    chunks.trim_directory(previous);
+                }
+            }
+            let within = (pos as usize) & (CHUNK_SIZE - 1);
+            let n = (CHUNK_SIZE - within).min(usize::try_from(end - pos).unwrap_or(usize::MAX));
+            chunks.deallocate(index, within, n);
+            pos += n as u64;
+        }
+        if let Some(dir) = touched {
+            chunks.trim_directory(dir);
+        }
+        Ok(())
+    }
+
+    /// Whether the chunk holding byte `offset` holds data, and how far (at most `len` bytes)
+    /// chunks of that status run.
+    pub fn extent_at(&self, offset: u64, len: u64) -> Result<Extent, BackendError> {
+        let end = offset.checked_add(len).filter(|&end| end <= self.capacity);
+        let Some(end) = end.filter(|_| len > 0) else {
+            return Err(BackendError::new(BackendErrorKind::Read));
+        };
+        let chunks = self.chunks.borrow();
+        let mapped = chunks.get(offset >> CHUNK_SHIFT).is_some();
+        let mut pos = ((offset >> CHUNK_SHIFT) + 1) << CHUNK_SHIFT;
+        while pos < end {
+            let index = pos >> CHUNK_SHIFT;
+            if !chunks.has_directory(Chunks::split(index).0) {
+                if mapped {
+                    break;
+                }
+                pos = next_directory(pos);
+                continue;
+            }
+            if chunks.get(index).is_some() != mapped {
+                break;
+            }
+            pos += CHUNK_SIZE as u64;
+        }
+        Ok(Extent {
+            mapped,
+            len: pos.min(end) - offset,
+        })
     }
 
     /// Fills `buf` from byte `offset`.
@@ -224,6 +334,22 @@ impl BlockBackend for RamDisk {
 
     async fn flush(&self) -> IoResult {
         Ok(())
+    }
+
+    fn can_deallocate(&self) -> bool {
+        !self.read_only
+    }
+
+    async fn unmap(&self, offset: u64, len: u64) -> IoResult {
+        self.unmap_at(offset, len)
+    }
+
+    async fn extent(&self, offset: u64, len: u64) -> Result<Extent, BackendError> {
+        self.extent_at(offset, len)
+    }
+
+    fn allocated_bytes(&self) -> u64 {
+        RamDisk::allocated_bytes(self)
     }
 }
 
@@ -311,6 +437,100 @@ mod tests {
         assert_eq!(r.unwrap_err().kind, BackendErrorKind::Write);
         assert_eq!(buf.len(), 512, "the buffer comes back even on failure");
         block_on(disk.flush()).unwrap();
+    }
+
+    #[test]
+    fn unmap_frees_whole_chunks_and_zeroes_partial_ones() {
+        let disk = RamDisk::new(512, 1 << 20);
+        let chunk = CHUNK_SIZE as u64;
+        disk.write_at(0, &vec![7; 3 * CHUNK_SIZE]).unwrap();
+        assert_eq!(disk.allocated_bytes(), 3 * chunk);
+        // The second half of chunk 0, all of chunk 1 and the first block of chunk 2.
+        block_on(disk.unmap(chunk / 2, chunk / 2 + chunk + 512)).unwrap();
+        assert_eq!(BlockBackend::allocated_bytes(&disk), 2 * chunk);
+        let mut buf = vec![0xAA; 3 * CHUNK_SIZE];
+        disk.read_at(0, &mut buf).unwrap();
+        let half = CHUNK_SIZE / 2;
+        assert!(buf[..half].iter().all(|&b| b == 7));
+        assert!(buf[half..2 * CHUNK_SIZE + 512].iter().all(|&b| b == 0));
+        assert!(buf[2 * CHUNK_SIZE + 512..].iter().all(|&b| b == 7));
+        // Zeroing what is left of a chunk frees it.
+        block_on(disk.unmap(0, chunk / 2)).unwrap();
+        assert_eq!(disk.allocated_bytes(), chunk);
+        block_on(disk.unmap(0, 3 * chunk)).unwrap();
+        assert_eq!(disk.allocated_bytes(), 0);
+        assert!(
+            disk.chunks.borrow().dirs.iter().all(Option::is_none),
+            "directory trimmed"
+        );
+    }
+
+    #[test]
+    fn unmap_of_a_huge_sparse_range_skips_empty_directories() {
+        let disk = RamDisk::new(4096, 1 << 32); // 16 TiB
+        disk.write_at(5 << 40, &[1; 4096]).unwrap();
+        block_on(disk.unmap(0, disk.capacity())).unwrap();
+        assert_eq!(disk.allocated_bytes(), 0);
+    }
+
+    #[test]
+    fn extents_follow_the_chunk_map() {
+        let disk = RamDisk::new(512, 1 << 30); // 512 GiB
+        let chunk = CHUNK_SIZE as u64;
+        disk.write_at(2 * chunk, &vec![1; 2 * CHUNK_SIZE]).unwrap();
+        let e = |offset, len| block_on(disk.extent(offset, len)).unwrap();
+        assert_eq!(
+            e(0, 10 * chunk),
+            Extent {
+                mapped: false,
+                len: 2 * chunk
+            }
+        );
+        assert_eq!(
+            e(chunk / 2, 10 * chunk),
+            Extent {
+                mapped: false,
+                len: chunk * 3 / 2
+            }
+        );
+        assert_eq!(
+            e(2 * chunk + 512, 10 * chunk),
+            Extent {
+                mapped: true,
+                len: 2 * chunk - 512
+            }
+        );
+        assert_eq!(
+            e(2 * chunk, 512),
+            Extent {
+                mapped: true,
+                len: 512
+            }
+        );
+        let rest = disk.capacity() - 4 * chunk;
+        assert_eq!(
+            e(4 * chunk, rest),
+            Extent {
+                mapped: false,
+                len: rest
+            }
+        );
+        assert!(block_on(disk.extent(disk.capacity(), 512)).is_err());
+        assert!(block_on(disk.extent(0, 0)).is_err());
+    }
+
+    #[test]
+    fn deallocation_is_refused_out_of_range_and_when_read_only() {
+        let disk = RamDisk::new(512, 8);
+        assert!(disk.can_deallocate());
+        let r = block_on(disk.unmap(4096, 512));
+        assert_eq!(r.unwrap_err().kind, BackendErrorKind::Write);
+        let r = block_on(disk.unmap(512, u64::MAX));
+        assert_eq!(r.unwrap_err().kind, BackendErrorKind::Write);
+        let disk = RamDisk::new(512, 8).with_read_only(true);
+        assert!(!disk.can_deallocate());
+        let r = block_on(disk.unmap(0, 512));
+        assert_eq!(r.unwrap_err().kind, BackendErrorKind::Write);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use scsi::backend::{BlockBackend, Geometry, IoResult};
+use scsi::backend::{BackendError, BlockBackend, Extent, Geometry, IoResult};
 
 use crate::file::{FileBackend, FileOptions};
 use crate::ramdisk::RamDisk;
@@ -206,6 +206,34 @@ impl BlockBackend for Storage {
         match self {
             Storage::Ram(disk) => disk.set_write_cache(enabled),
             Storage::File(file) => file.set_write_cache(enabled),
+        }
+    }
+
+    fn can_deallocate(&self) -> bool {
+        match self {
+            Storage::Ram(disk) => disk.can_deallocate(),
+            Storage::File(file) => file.can_deallocate(),
+        }
+    }
+
+    async fn unmap(&self, offset: u64, len: u64) -> IoResult {
+        match self {
+            Storage::Ram(disk) => disk.unmap(offset, len).await,
+            Storage::File(file) => file.unmap(offset, len).await,
+        }
+    }
+
+    async fn extent(&self, offset: u64, len: u64) -> Result<Extent, BackendError> {
+        match self {
+            Storage::Ram(disk) => disk.extent(offset, len).await,
+            Storage::File(file) => file.extent(offset, len).await,
+        }
+    }
+
+    fn allocated_bytes(&self) -> u64 {
+        match self {
+            Storage::Ram(disk) => BlockBackend::allocated_bytes(disk),
+            Storage::File(file) => file.allocated_bytes(),
         }
     }
 }

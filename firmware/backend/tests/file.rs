@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use backend::{FileBackend, FileOptions, OpenError};
 use common::{block_on, ScratchDir};
-use scsi::backend::{BackendErrorKind, BlockBackend};
+use scsi::backend::{BackendErrorKind, BlockBackend, Extent};
 
 fn opts(block_size: u32, size: Option<u64>) -> FileOptions {
     FileOptions {
@@ -343,4 +343,108 @@ fn many_concurrent_ios_on_the_thread_pool_all_land() {
             r.await.unwrap();
         }
     }));
+}
+
+fn deallocation(io_threads: usize) {
+    let dir = ScratchDir::new("unmap");
+    let path = dir.join("lun");
+    let mb = 1u64 << 20;
+    let lun = FileBackend::open(
+        &path,
+        FileOptions {
+            io_threads,
+            ..opts(512, Some(8 * mb))
+        },
+    )
+    .unwrap();
+    assert!(lun.can_deallocate());
+    block_on(async {
+        // A fresh sparse file is one hole.
+        let e = lun.extent(0, 8 * mb).await.unwrap();
+        assert_eq!(
+            e,
+            Extent {
+                mapped: false,
+                len: 8 * mb
+            }
+        );
+        let (_, r) = lun.write(mb, vec![0x5A; 2 * mb as usize], false).await;
+        r.unwrap();
+        let before = lun.allocated_bytes();
+        assert!(before >= 2 * mb, "allocated {before}");
+        assert_eq!(
+            lun.extent(0, 8 * mb).await.unwrap(),
+            Extent {
+                mapped: false,
+                len: mb
+            }
+        );
+        assert_eq!(
+            lun.extent(mb, 8 * mb - mb).await.unwrap(),
+            Extent {
+                mapped: true,
+                len: 2 * mb
+            }
+        );
+        // The extent never runs past what was asked for.
+        assert_eq!(
+            lun.extent(mb, 4096).await.unwrap(),
+            Extent {
+                mapped: true,
+                len: 4096
+            }
+        );
+        // Deallocate the first of the two written MiB: it reads as zeros and frees space.
+        lun.unmap(mb, mb).await.unwrap();
+        let (back, r) = lun.read(mb - 512, vec![0xFF; 2 * mb as usize]).await;
+        r.unwrap();
+        assert!(back[..mb as usize + 512].iter().all(|&b| b == 0));
+        assert!(back[mb as usize + 512..].iter().all(|&b| b == 0x5A));
+        assert!(lun.allocated_bytes() < before);
+        let e = lun.extent(mb, 8 * mb - mb).await.unwrap();
+        assert!(!e.mapped && e.len >= mb, "{e:?}");
+        // Deallocation honours the medium's bounds.
+        let r = lun.unmap(8 * mb - 512, 1024).await;
+        assert_eq!(r.unwrap_err().kind, BackendErrorKind::Write);
+        assert!(lun.extent(8 * mb, 512).await.is_err());
+        lun.set_write_cache(false);
+        lun.unmap(2 * mb, 512).await.unwrap();
+    });
+}
+
+#[test]
+fn deallocation_punches_holes_through_io_threads() {
+    deallocation(2);
+}
+
+#[test]
+fn deallocation_punches_holes_inline() {
+    deallocation(0);
+}
+
+#[test]
+fn read_only_files_cannot_deallocate() {
+    let dir = ScratchDir::new("unmap-ro");
+    let path = dir.join("lun");
+    std::fs::write(&path, vec![1u8; 4096]).unwrap();
+    let lun = FileBackend::open(
+        &path,
+        FileOptions {
+            read_only: true,
+            ..opts(512, None)
+        },
+    )
+    .unwrap();
+    assert!(!lun.can_deallocate());
+    let r = block_on(lun.unmap(0, 512));
+    assert_eq!(r.unwrap_err().kind, BackendErrorKind::Write);
+    let e = block_on(lun.extent(0, 4096)).unwrap();
+    assert_eq!(
+        e,
+        Extent {
+            mapped: true,
+            len: 4096
+        }
+    );
+    assert!(lun.allocated_bytes() >= 4096);
 }

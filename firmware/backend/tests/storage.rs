@@ -141,3 +141,27 @@ fn errors_name_what_failed() {
     );
     assert!(std::error::Error::source(&err).is_some());
 }
+
+#[test]
+fn deallocation_dispatches_to_either_backend() {
+    let dir = ScratchDir::new("spec-unmap");
+    let file = StorageSpec::File {
+        path: dir.join("lun"),
+        size: Some(1 << 20),
+    };
+    for spec in [StorageSpec::Ramdisk { size: 1 << 20 }, file] {
+        let storage = open(&spec, 512, false).unwrap();
+        assert!(storage.can_deallocate());
+        block_on(async {
+            let (_, r) = storage.write(0, vec![3; 65536], false).await;
+            r.unwrap();
+            assert!(storage.allocated_bytes() >= 65536);
+            assert!(storage.extent(0, 512).await.unwrap().mapped);
+            storage.unmap(0, 65536).await.unwrap();
+            let (back, r) = storage.read(0, vec![1; 65536]).await;
+            r.unwrap();
+            assert!(back.iter().all(|&b| b == 0));
+            assert!(!storage.extent(0, 512).await.unwrap().mapped);
+        });
+    }
+}

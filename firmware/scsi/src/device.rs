@@ -173,6 +173,7 @@ impl<B: BlockBackend> TargetDevice<B> {
                 }
                 let backend = self.opener.open(&config).map_err(MutationError::Backend)?;
                 let lun = Rc::new(Lun::new(config, backend));
+                commands::restore_saved_mode(&lun, &*self.store);
                 for n in self.nexuses.borrow().keys() {
                     lun.nexus_added(*n);
                 }
@@ -229,6 +230,11 @@ impl<B: BlockBackend> TargetDevice<B> {
                     lun.medium.borrow_mut().nexus_lost(nexus);
                 }
                 self.aborts.notify_all();
+            }
+            Mutation::ModeChanged { lun, mode, by } => {
+                let l = self.lun(lun).ok_or(MutationError::NoSuchLun(lun))?;
+                l.set_mode(mode);
+                l.raise_all(UnitAttention::ModeParametersChanged, by);
             }
             Mutation::AttentionRaised { lun, ua, except } => {
                 for l in self.luns.borrow().values() {
@@ -305,6 +311,50 @@ impl<B: BlockBackend> TargetDevice<B> {
 
     /// Admits a command: everything that can be decided before data moves.
     pub fn submit(&self, req: &CommandRequest<'_>) -> Submission<B> {
+        let submission = self.admit(req);
+        if let Submission::Complete(r) = &submission {
+            if r.scsi_status() == ScsiStatus::CheckCondition {
+                if let Some(l) = self.mapped_lun(req.nexus, req.lun) {
+                    self.apply_qerr(&l, req.nexus, None);
+                }
+            }
+        }
+        submission
+    }
+
+    /// Queue error management (Control mode page QERR, SPC-5 §7.5.10): after a CHECK
+    /// CONDITION, QERR 01b aborts every other task of the LUN, 11b those of the failing nexus.
+    /// The failing nexus's tasks end without status (it knows from the CHECK CONDITION); other
+    /// nexuses' end per TAS.
+    fn apply_qerr(&self, l: &Lun<B>, nexus: NexusId, failed: Option<u64>) {
+        let mode = l.mode();
+        if mode.qerr != 0b01 && mode.qerr != 0b11 {
+            return;
+        }
+        let mut cleared = alloc::collections::BTreeSet::new();
+        let n = l.tasks.abort_where(|e| {
+            if Some(e.seq) == failed {
+                None
+            } else if e.nexus == nexus {
+                Some(AbortKind::Silent)
+            } else if mode.qerr == 0b11 {
+                None
+            } else if mode.tas {
+                Some(AbortKind::TaskAborted)
+            } else {
+                cleared.insert(e.nexus);
+                Some(AbortKind::Silent)
+            }
+        });
+        for other in cleared {
+            l.raise(other, UnitAttention::CommandsCleared);
+        }
+        if n > 0 {
+            self.aborts.notify_all();
+        }
+    }
+
+    fn admit(&self, req: &CommandRequest<'_>) -> Submission<B> {
         let Some(info) = self.nexuses.borrow().get(&req.nexus).cloned() else {
             return Submission::Complete(CommandResult::check_condition(
                 &asc::INTERNAL_TARGET_FAILURE,
@@ -362,6 +412,11 @@ impl<B: BlockBackend> TargetDevice<B> {
         };
         // FCP-4 §9.4.2 option a: when the initiator announced a different length than the CDB
         // asks for, only the smaller amount moves; the transport reports the residual.
+        if plan.exact_data_out && plan.data_out_len != req.data_out_len {
+            // A length mismatch there means a CDB and a buffer that do not belong together
+            // (an 8-bit block count that wrapped, a pattern of the wrong size).
+            return fail(&asc::INVALID_FIELD_IN_CDB);
+        }
         let data_out_len = if command.flags.contains(Flags::DATA_OUT) {
             plan.data_out_len.min(req.data_out_len)
         } else {
@@ -420,6 +475,11 @@ impl<B: BlockBackend> TargetDevice<B> {
         if let Some(kind) = task.entry.as_ref().and_then(|e| e.aborted.get()) {
             self.buffers.give(result.data);
             return Completion::Aborted(kind);
+        }
+        if result.scsi_status() == ScsiStatus::CheckCondition {
+            if let (Some(l), Some(e)) = (&task.lun, &task.entry) {
+                self.apply_qerr(l, task.nexus, Some(e.seq));
+            }
         }
         Completion::Done(result)
     }
@@ -725,6 +785,32 @@ mod tests {
                     sense_code(&r.sense),
                     (SenseKey::UnitAttention as u8, 0x2F, 0x00)
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn qerr_aborts_other_tasks_after_a_check_condition() {
+        for (qerr, own_aborted, other_aborted) in [
+            (0b00, false, false),
+            (0b01, true, true),
+            (0b11, true, false),
+        ] {
+            let f = Fixture::new();
+            let other = f.login();
+            let lun = f.device.lun(LunId(0)).expect("LUN 0");
+            let mut mode = lun.mode();
+            mode.qerr = qerr;
+            lun.set_mode(mode);
+            let mine = read10(1, &f, f.nexus);
+            let theirs = read10(2, &f, other);
+            // READ(10) past the end: CHECK CONDITION at admission.
+            let r = f.run(0, &[0x28, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 1, 0]);
+            assert_eq!(sense_code(&r.sense), (0x05, 0x21, 0x00));
+            assert_eq!(mine.is_aborted(), own_aborted, "QERR {qerr}");
+            assert_eq!(theirs.is_aborted(), other_aborted, "QERR {qerr}");
+            if other_aborted {
+                assert_eq!(theirs.abort_kind(), Some(AbortKind::TaskAborted));
             }
         }
     }

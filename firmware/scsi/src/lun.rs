@@ -59,7 +59,9 @@ pub struct LunConfig {
     pub thin: bool,
 }
 
-/// Changeable mode parameters of one LUN (current values).
+/// Changeable mode parameters of one LUN: the current values, and in the same shape the
+/// default and saved values MODE SENSE reports. Fields that never change are not here; the
+/// mode page encoders in `commands/mode_sense.rs` write them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModeParameters {
     /// Caching page: write cache enable.
@@ -72,11 +74,35 @@ pub struct ModeParameters {
     pub swp: bool,
     /// Control page: queue algorithm modifier (0 restricted, 1 unrestricted reordering).
     pub qam: u8,
+    /// Control page: queue error management (0 the other tasks continue after a CHECK
+    /// CONDITION, 1 every task of every nexus is aborted, 3 only the failing nexus's are).
+    pub qerr: u8,
     /// Control page: task aborted status.
     pub tas: bool,
+    /// Informational Exceptions Control page: disable exception control.
+    pub dexcpt: bool,
+    /// Informational Exceptions Control page: TEST (report a false exception).
+    pub ie_test: bool,
+    /// Informational Exceptions Control page: method of reporting informational exceptions.
+    pub mrie: u8,
+    /// Informational Exceptions Control page: INTERVAL TIMER, in 100 ms units.
+    pub interval_timer: u32,
+    /// Informational Exceptions Control page: REPORT COUNT.
+    pub report_count: u32,
+    /// Logical Block Provisioning page: single initiator threshold unit attention.
+    pub situa: bool,
+    /// Logical Block Provisioning page: the available-resources soft threshold is enabled.
+    pub available_threshold_enabled: bool,
+    /// Available-resources THRESHOLD COUNT, in threshold sets (VPD B2h THRESHOLD EXPONENT).
+    pub available_threshold_count: u32,
+    /// Logical Block Provisioning page: the used-resources soft threshold is enabled.
+    pub used_threshold_enabled: bool,
+    /// Used-resources THRESHOLD COUNT, in threshold sets.
+    pub used_threshold_count: u32,
 }
 
 impl ModeParameters {
+    /// The default values: what a LUN starts with when nothing was saved.
     pub fn from_config(c: &LunConfig) -> Self {
         ModeParameters {
             wce: c.write_cache,
@@ -84,7 +110,19 @@ impl ModeParameters {
             d_sense: false,
             swp: false,
             qam: 0,
+            qerr: 0,
             tas: true,
+            // No failure prediction exists to report: exceptions start disabled.
+            dexcpt: true,
+            ie_test: false,
+            mrie: 0,
+            interval_timer: 0,
+            report_count: 0,
+            situa: false,
+            available_threshold_enabled: false,
+            available_threshold_count: 0,
+            used_threshold_enabled: false,
+            used_threshold_count: 0,
         }
     }
 }
@@ -104,7 +142,6 @@ pub struct Lun<B> {
     pub(crate) tasks: TaskSet,
     /// State of the command families that keep some (medium, buffer, sanitize, counters).
     pub(crate) medium: RefCell<MediumState>,
-    #[allow(dead_code)] // SCAFFOLD: remove when buffer.rs uses it
     pub(crate) buffer: RefCell<BufferState>,
     pub(crate) sanitize: RefCell<SanitizeState>,
     pub(crate) stats: Statistics,

@@ -1,7 +1,7 @@
 //! The one mutation path: every change the HA peer must mirror is a serialisable event applied
 //! by [`crate::TargetDevice::apply`], whether it was made here or received from the peer.
 
-use crate::lun::{LunConfig, LunId};
+use crate::lun::{LunConfig, LunId, ModeParameters};
 use crate::nexus::{InitiatorPort, NexusId, PortConfig};
 use crate::ua::UnitAttention;
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,9 @@ pub enum Mutation {
     NexusLogout {
         nexus: NexusId,
     },
+    /// MODE SELECT changed the LUN's mode parameters: every nexus but `by` is told MODE
+    /// PARAMETERS CHANGED.
+    ModeChanged { lun: LunId, mode: ModeParameters, by: Option<NexusId> },
     /// A unit attention for every nexus on `lun` (all LUNs when `None`) except `except`.
     AttentionRaised {
         lun: Option<LunId>,

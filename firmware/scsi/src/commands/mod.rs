@@ -28,6 +28,7 @@ mod write_atomic;
 mod write_same;
 
 pub(crate) use buffer::BufferState;
+pub(crate) use mode_select::restore_saved_mode;
 pub(crate) use sanitize::SanitizeState;
 pub(crate) use start_stop::MediumState;
 
@@ -95,6 +96,9 @@ pub(crate) struct Plan {
     pub data_out_len: u32,
     /// Data-in the command will produce, counted against the buffer budget.
     pub data_in_len: u32,
+    /// The data-out must be exactly `data_out_len` (COMPARE AND WRITE, WRITE SAME): any other
+    /// expected length is refused before data moves instead of being trimmed.
+    pub exact_data_out: bool,
 }
 
 impl Plan {
@@ -102,6 +106,7 @@ impl Plan {
         range: (0, 0),
         data_out_len: 0,
         data_in_len: 0,
+        exact_data_out: false,
     };
 }
 

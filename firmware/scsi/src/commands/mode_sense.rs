@@ -1,13 +1,13 @@
 //! MODE SENSE (6) and (10) (SPC-5 §6.14, §6.15): the mode parameter header, the block
 //! descriptor and the mode pages of a direct-access logical unit (SBC-4 §6.5).
 
+use super::mode_select::saved_mode;
 use super::Ctx;
 use crate::backend::BlockBackend;
 use crate::cdb::{be16, byte, put};
 use crate::lun::{Lun, ModeParameters};
 use crate::sense::{asc, Sense};
 use crate::status::CommandResult;
-use crate::table::{self, Lookup};
 use alloc::vec::Vec;
 
 use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
@@ -44,23 +44,40 @@ const PC_DEFAULT: u8 = 2;
 const PC_SAVED: u8 = 3;
 
 const RW_ERROR_RECOVERY: u8 = 0x01;
-const CACHING: u8 = 0x08;
-const CONTROL: u8 = 0x0A;
-const INFORMATIONAL_EXCEPTIONS: u8 = 0x1C;
+const VERIFY_ERROR_RECOVERY: u8 = 0x07;
+pub(super) const CACHING: u8 = 0x08;
+pub(super) const CONTROL: u8 = 0x0A;
+pub(super) const INFORMATIONAL_EXCEPTIONS: u8 = 0x1C;
+const CONTROL_EXTENSION_SUBPAGE: u8 = 0x01;
+pub(super) const LOGICAL_BLOCK_PROVISIONING_SUBPAGE: u8 = 0x02;
 /// Page code asking for every page.
 const ALL_PAGES: u8 = 0x3F;
 /// Subpage code asking for every subpage.
 const ALL_SUBPAGES: u8 = 0xFF;
-const CONTROL_EXTENSION_SUBPAGE: u8 = 0x01;
 
 /// Every (page, subpage) implemented, in the order ALL PAGES returns them.
-const PAGES: [(u8, u8); 5] = [
+const PAGES: [(u8, u8); 7] = [
     (RW_ERROR_RECOVERY, 0),
+    (VERIFY_ERROR_RECOVERY, 0),
     (CACHING, 0),
     (CONTROL, 0),
     (CONTROL, CONTROL_EXTENSION_SUBPAGE),
     (INFORMATIONAL_EXCEPTIONS, 0),
+    (INFORMATIONAL_EXCEPTIONS, LOGICAL_BLOCK_PROVISIONING_SUBPAGE),
 ];
+
+/// The pages `lun` has, in the order ALL PAGES returns them: provisioning thresholds exist
+/// only where there is provisioning.
+pub(super) fn pages_of<B>(lun: &Lun<B>) -> Vec<(u8, u8)> {
+    PAGES
+        .iter()
+        .copied()
+        .filter(|&page| {
+            page != (INFORMATIONAL_EXCEPTIONS, LOGICAL_BLOCK_PROVISIONING_SUBPAGE)
+                || lun.config.thin
+        })
+        .collect()
+}
 
 /// DEVICE-SPECIFIC PARAMETER bits of a direct-access device.
 const DSP_WP: u8 = 0x80;
@@ -69,12 +86,59 @@ const DSP_DPOFUA: u8 = 0x10;
 /// MODE SENSE(6) can describe at most 255 bytes after its MODE DATA LENGTH byte.
 const MAX_MODE_SENSE6_LEN: usize = 256;
 
+/// PS: every page can be saved (MODE SELECT with SP).
+const PS: u8 = 0x80;
+/// SPF: the page is in sub_page format.
+const SPF: u8 = 0x40;
+
+/// THRESHOLD ARMING values of a threshold descriptor (SBC-4 §6.5.7).
+const ARMING_INCREASING: u8 = 0b000;
+const ARMING_DECREASING: u8 = 0b001;
+/// THRESHOLD RESOURCE values.
+const RESOURCE_AVAILABLE: u8 = 0x01;
+const RESOURCE_USED: u8 = 0x02;
+
+/// The changeable-values mask, as ModeParameters with every changeable field all ones:
+/// encoding it gives exactly the bits MODE SELECT may change.
+const CHANGEABLE: ModeParameters = ModeParameters {
+    wce: true,
+    rcd: true,
+    d_sense: true,
+    swp: true,
+    qam: 0x0F,
+    qerr: 0x03,
+    tas: true,
+    dexcpt: true,
+    ie_test: true,
+    mrie: 0x0F,
+    interval_timer: u32::MAX,
+    report_count: u32::MAX,
+    situa: true,
+    available_threshold_enabled: true,
+    available_threshold_count: u32::MAX,
+    used_threshold_enabled: true,
+    used_threshold_count: u32::MAX,
+};
+
 /// What one MODE SENSE reports in its pages: parameter values, and whether the fields that
 /// never change are shown (they are not in the changeable view, where a set bit means
 /// "MODE SELECT may change this").
-struct View {
-    mode: ModeParameters,
-    fixed: bool,
+pub(super) struct View {
+    pub mode: ModeParameters,
+    pub fixed: bool,
+}
+
+impl View {
+    pub(super) const fn values(mode: ModeParameters) -> Self {
+        View { mode, fixed: true }
+    }
+
+    pub(super) const fn changeable() -> Self {
+        View {
+            mode: CHANGEABLE,
+            fixed: false,
+        }
+    }
 }
 
 pub(crate) fn mode_sense<B: BlockBackend>(ctx: &Ctx<'_, B>, ten: bool) -> CommandResult {
@@ -95,25 +159,19 @@ pub(crate) fn mode_sense<B: BlockBackend>(ctx: &Ctx<'_, B>, ten: bool) -> Comman
     };
 
     let view = match page_control {
-        PC_CURRENT => View {
-            mode: lun.mode(),
-            fixed: true,
-        },
-        PC_CHANGEABLE => View {
-            mode: changeable(),
-            fixed: false,
-        },
-        PC_DEFAULT => View {
-            mode: ModeParameters::from_config(&lun.config),
-            fixed: true,
-        },
+        PC_CURRENT => View::values(lun.mode()),
+        PC_CHANGEABLE => View::changeable(),
+        PC_DEFAULT => View::values(ModeParameters::from_config(&lun.config)),
         _ => {
-            // No page is savable (PS is 0 in every page), so there are no saved values.
             debug_assert_eq!(page_control, PC_SAVED);
-            return ctx.fail(&asc::SAVING_PARAMETERS_NOT_SUPPORTED);
+            // Nothing saved yet: the saved values are the defaults (SPC-5 §6.14).
+            View::values(
+                saved_mode(lun.id(), ctx.device.store())
+                    .unwrap_or_else(|| ModeParameters::from_config(&lun.config)),
+            )
         }
     };
-    let selected = match select(page_code, subpage_code) {
+    let selected = match select(&pages_of(lun), page_code, subpage_code) {
         Ok(s) => s,
         Err(sense) => return ctx.fail(&sense),
     };
@@ -166,13 +224,13 @@ fn assemble(ten: bool, descriptor: &[u8], pages: impl IntoIterator<Item = Vec<u8
     data
 }
 
-/// The (page, subpage) pairs a PAGE CODE and SUBPAGE CODE ask for.
-fn select(page_code: u8, subpage_code: u8) -> Result<Vec<(u8, u8)>, Sense> {
+/// The (page, subpage) pairs of `pages` a PAGE CODE and SUBPAGE CODE ask for.
+fn select(pages: &[(u8, u8)], page_code: u8, subpage_code: u8) -> Result<Vec<(u8, u8)>, Sense> {
     let of_page: Vec<(u8, u8)> = match (page_code, subpage_code) {
-        (ALL_PAGES, 0 | ALL_SUBPAGES) => PAGES.to_vec(),
+        (ALL_PAGES, 0 | ALL_SUBPAGES) => pages.to_vec(),
         // SPC-5 reserves the other subpage codes of page 3Fh.
         (ALL_PAGES, _) => return Err(Sense::invalid_field_in_cdb(3, None)),
-        (code, _) => PAGES.iter().copied().filter(|&(p, _)| p == code).collect(),
+        (code, _) => pages.iter().copied().filter(|&(p, _)| p == code).collect(),
     };
     if of_page.is_empty() {
         return Err(Sense::invalid_field_in_cdb(2, None));
@@ -185,28 +243,6 @@ fn select(page_code: u8, subpage_code: u8) -> Result<Vec<(u8, u8)>, Sense> {
         return Err(Sense::invalid_field_in_cdb(3, None));
     }
     Ok(selected)
-}
-
-/// Whether MODE SELECT exists in the command table: until it does, nothing is changeable,
-/// and reporting otherwise would invite initiators to send a command we reject.
-fn mode_select_implemented() -> bool {
-    [0x15, 0x55]
-        .iter()
-        .any(|&op| matches!(table::lookup(&[op, 0]), Lookup::Found(_)))
-}
-
-/// The changeable-values mask, as ModeParameters with every changeable field all ones.
-fn changeable() -> ModeParameters {
-    let on = mode_select_implemented();
-    ModeParameters {
-        wce: on,
-        rcd: on,
-        d_sense: on,
-        swp: on,
-        qam: if on { 0x0F } else { 0 },
-        // Fixed at 1: aborted tasks of other nexuses always end with TASK ABORTED status.
-        tas: false,
-    }
 }
 
 /// Short (8-byte) or long LBA (16-byte) block descriptor; all zeros in the changeable view
@@ -231,60 +267,93 @@ fn block_descriptor<B: BlockBackend>(lun: &Lun<B>, long: bool, fixed: bool) -> V
     d
 }
 
-/// One mode page, with its page_0 or sub_page header.
-fn encode_page(code: u8, subpage: u8, v: &View) -> Vec<u8> {
+/// One mode page, with its page_0 or sub_page header; empty for a page that does not exist.
+/// MODE SELECT compares what it receives against this very encoding, so a field shown here
+/// is a field checked there.
+pub(super) fn encode_page(code: u8, subpage: u8, v: &View) -> Vec<u8> {
     let m = &v.mode;
     let bit = |on: bool, mask: u8| if on { mask } else { 0 };
-    match (code, subpage) {
+    let mut p = match (code, subpage) {
         (RW_ERROR_RECOVERY, 0) => {
-            let mut p = [0u8; 12];
-            p[0] = code;
-            p[1] = 0x0A;
+            let mut p = alloc::vec![0u8; 12];
             // AWRE and ARRE: the backends remap bad blocks themselves, as CTL reports.
             p[2] = bit(v.fixed, 0xC0);
-            p.to_vec()
+            p
         }
+        // EER, PER, DTE, DCR 0, no retry count, no recovery time limit: a verify either
+        // succeeds or reports the error, with no recovery to tune.
+        (VERIFY_ERROR_RECOVERY, 0) => alloc::vec![0u8; 12],
         (CACHING, 0) => {
-            let mut p = [0u8; 20];
-            p[0] = code;
-            p[1] = 0x12;
+            let mut p = alloc::vec![0u8; 20];
             p[2] = bit(m.wce, 0x04) | bit(m.rcd, 0x01);
-            p.to_vec()
+            p
         }
         (CONTROL, 0) => {
-            let mut p = [0u8; 12];
-            p[0] = code;
-            p[1] = 0x0A;
-            // TST 000b: one task set for all nexuses.
-            p[2] = bit(m.d_sense, 0x04);
-            p[3] = (m.qam & 0x0F) << 4;
+            let mut p = alloc::vec![0u8; 12];
+            // TST 000b: one task set for all nexuses. GLTSD: log parameters are never saved
+            // implicitly (nor explicitly: there is no LOG SELECT).
+            p[2] = bit(m.d_sense, 0x04) | bit(v.fixed, 0x02);
+            p[3] = ((m.qam & 0x0F) << 4) | ((m.qerr & 0x03) << 1);
             p[4] = bit(m.swp, 0x08);
             p[5] = bit(m.tas, 0x40);
             // BUSY TIMEOUT PERIOD FFFFh: unlimited; the target never reports BUSY.
             if v.fixed {
                 p[8..10].copy_from_slice(&[0xFF, 0xFF]);
             }
-            p.to_vec()
+            p
         }
-        (CONTROL, CONTROL_EXTENSION_SUBPAGE) => {
-            // TCMOS, SCSIP, IALUAE and the priority and sense-length fields all 0: no
-            // timestamp, implicit ALUA only, no command priority, no sense length limit.
-            let mut p = [0u8; 32];
-            p[0] = 0x40 | code; // SPF
-            p[1] = subpage;
-            p[2..4].copy_from_slice(&0x1Cu16.to_be_bytes());
-            p.to_vec()
-        }
+        // TCMOS, SCSIP, IALUAE and the priority and sense-length fields all 0: no
+        // timestamp, implicit ALUA only, no command priority, no sense length limit.
+        (CONTROL, CONTROL_EXTENSION_SUBPAGE) => alloc::vec![0u8; 32],
         (INFORMATIONAL_EXCEPTIONS, 0) => {
-            let mut p = [0u8; 12];
-            p[0] = code;
-            p[1] = 0x0A;
-            // DEXCPT: no informational exception is ever reported; MRIE 0.
-            p[2] = bit(v.fixed, 0x08);
-            p.to_vec()
+            let mut p = alloc::vec![0u8; 12];
+            p[2] = bit(m.dexcpt, 0x08) | bit(m.ie_test, 0x04);
+            p[3] = m.mrie & 0x0F;
+            p[4..8].copy_from_slice(&m.interval_timer.to_be_bytes());
+            p[8..12].copy_from_slice(&m.report_count.to_be_bytes());
+            p
         }
-        _ => Vec::new(),
+        (INFORMATIONAL_EXCEPTIONS, LOGICAL_BLOCK_PROVISIONING_SUBPAGE) => {
+            let mut p = alloc::vec![0u8; 32];
+            p[4] = bit(m.situa, 0x01);
+            let descriptors = [
+                (
+                    m.available_threshold_enabled,
+                    ARMING_DECREASING,
+                    RESOURCE_AVAILABLE,
+                    m.available_threshold_count,
+                ),
+                (
+                    m.used_threshold_enabled,
+                    ARMING_INCREASING,
+                    RESOURCE_USED,
+                    m.used_threshold_count,
+                ),
+            ];
+            for (d, (enabled, arming, resource, count)) in
+                p[16..].chunks_exact_mut(8).zip(descriptors)
+            {
+                // THRESHOLD TYPE 000b: soft thresholds, reported by unit attention.
+                d[0] = bit(enabled, 0x80) | if v.fixed { arming } else { 0 };
+                d[1] = if v.fixed { resource } else { 0 };
+                d[4..8].copy_from_slice(&count.to_be_bytes());
+            }
+            p
+        }
+        _ => return Vec::new(),
+    };
+    if subpage == 0 {
+        p[0] = PS | code;
+        // Pages are at most 32 bytes: the lengths fit their fields.
+        p[1] = (p.len() - 2) as u8;
+    } else {
+        p[0] = PS | SPF | code;
+        p[1] = subpage;
+        let [hi, lo] = ((p.len() - 4) as u16).to_be_bytes();
+        p[2] = hi;
+        p[3] = lo;
     }
+    p
 }
 
 #[cfg(test)]
@@ -293,7 +362,6 @@ mod tests {
     use super::*;
     use crate::cdb::{be16, be32, be64};
     use crate::mutation::Mutation;
-    use crate::status::ScsiStatus;
     use crate::ua::UnitAttention;
     use alloc::vec;
 
@@ -352,13 +420,38 @@ mod tests {
         let codes: Vec<(u8, u8)> = pages(&d, 4, 8).iter().map(|p| (p.0, p.1)).collect();
         assert_eq!(
             codes,
-            [(0x01, 0), (0x08, 0), (0x0A, 0), (0x1C, 0)],
+            [(0x01, 0), (0x07, 0), (0x08, 0), (0x0A, 0), (0x1C, 0)],
             "subpage 0 only"
         );
         let d = good(f.run(0, &ms6(true, PC_CURRENT, 0x3F, 0xFF, 255)));
         assert_eq!(d[3], 0);
         let codes: Vec<(u8, u8)> = pages(&d, 4, 0).iter().map(|p| (p.0, p.1)).collect();
+        assert_eq!(codes, PAGES[..6], "no provisioning page on a full LUN");
+        for (code, sub, page) in pages(&d, 4, 0) {
+            assert_eq!(page[0] & 0x80, 0x80, "PS of {code:02x}/{sub:02x}");
+        }
+    }
+
+    #[test]
+    fn a_thin_lun_has_the_logical_block_provisioning_page() {
+        let mut c = lun_config(0, 2048);
+        c.thin = true;
+        let f = Fixture::with(port_config(None), [c]);
+        let d = good(f.run(0, &ms6(true, PC_CURRENT, 0x3F, 0xFF, 255)));
+        let codes: Vec<(u8, u8)> = pages(&d, 4, 0).iter().map(|p| (p.0, p.1)).collect();
         assert_eq!(codes, PAGES);
+        let d = good(f.run(0, &ms6(true, PC_CURRENT, 0x1C, 0x02, 255)));
+        let p = &d[4..];
+        assert_eq!(&p[..4], &[0xC0 | 0x1C, 0x02, 0x00, 0x1C]);
+        assert_eq!(p.len(), 32);
+        // Available resources arm decreasing, used ones increasing; both disabled.
+        assert_eq!(&p[16..24], &[0x01, 0x01, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&p[24..32], &[0x00, 0x02, 0, 0, 0, 0, 0, 0]);
+        let mask = good(f.run(0, &ms6(true, PC_CHANGEABLE, 0x1C, 0x02, 255)));
+        let m = &mask[4..];
+        assert_eq!(m[4], 0x01, "SITUA");
+        assert_eq!(&m[16..24], &[0x80, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(&m[24..32], &[0x80, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
     }
 
     #[test]
@@ -366,13 +459,15 @@ mod tests {
         let f = Fixture::new();
         // (page, subpage, pages expected)
         type Pages = &'static [(u8, u8)];
-        let cases: [(u8, u8, Pages); 6] = [
+        let cases: [(u8, u8, Pages); 8] = [
             (0x08, 0x00, &[(0x08, 0)]),
             (0x0A, 0x00, &[(0x0A, 0)]),
             (0x0A, 0x01, &[(0x0A, 1)]),
             (0x0A, 0xFF, &[(0x0A, 0), (0x0A, 1)]),
             (0x01, 0xFF, &[(0x01, 0)]),
             (0x1C, 0x00, &[(0x1C, 0)]),
+            (0x1C, 0xFF, &[(0x1C, 0)]),
+            (0x07, 0x00, &[(0x07, 0)]),
         ];
         for (page, sub, want) in cases {
             let d = good(f.run(0, &ms6(true, PC_CURRENT, page, sub, 255)));
@@ -384,7 +479,7 @@ mod tests {
     #[test]
     fn unknown_pages_and_subpages_are_invalid_fields() {
         let f = Fixture::new();
-        for page in [0x00, 0x02, 0x07, 0x19, 0x1A, 0x3E] {
+        for page in [0x00, 0x02, 0x03, 0x19, 0x1A, 0x3E] {
             assert_invalid_field(&f.run(0, &ms6(false, PC_CURRENT, page, 0, 255)), 2);
         }
         for (page, sub) in [(0x08, 0x01), (0x0A, 0x02), (0x3F, 0x01), (0x1C, 0x02)] {
@@ -402,7 +497,13 @@ mod tests {
             d_sense: true,
             swp: true,
             qam: 1,
+            qerr: 3,
             tas: true,
+            dexcpt: false,
+            mrie: 6,
+            interval_timer: 0x0102_0304,
+            report_count: 9,
+            ..lun.mode()
         });
         let d = good(f.run(0, &ms6(true, PC_CURRENT, 0x3F, 0, 255)));
         assert_eq!(d[2], DSP_WP | DSP_DPOFUA, "SWP write-protects");
@@ -411,11 +512,19 @@ mod tests {
         assert_eq!((caching[1], caching[2]), (0x12, 0x01));
         let control = find(&p, 0x0A, 0);
         assert_eq!(control[1], 0x0A);
-        assert_eq!(control[2], 0x04, "D_SENSE, TST 0");
-        assert_eq!(control[3], 0x10, "QAM 1");
+        assert_eq!(control[2], 0x06, "D_SENSE, GLTSD, TST 0");
+        assert_eq!(control[3], 0x16, "QAM 1, QERR 11b");
         assert_eq!(control[4], 0x08, "SWP");
         assert_eq!(control[5], 0x40, "TAS");
         assert_eq!(be16(&control, 8), 0xFFFF);
+        let ie = find(&p, 0x1C, 0);
+        assert_eq!(
+            &ie[..4],
+            &[0x9C, 0x0A, 0x00, 0x06],
+            "PS, DEXCPT clear, MRIE 6"
+        );
+        assert_eq!(be32(&ie, 4), 0x0102_0304);
+        assert_eq!(be32(&ie, 8), 9);
     }
 
     #[test]
@@ -437,7 +546,7 @@ mod tests {
     }
 
     #[test]
-    fn changeable_view_matches_what_mode_select_can_change() {
+    fn changeable_view_shows_exactly_what_mode_select_can_change() {
         let f = Fixture::new();
         let d = good(f.run(0, &ms6(false, PC_CHANGEABLE, 0x3F, 0xFF, 255)));
         assert!(
@@ -446,32 +555,53 @@ mod tests {
         );
         let p = pages(&d, 4, 8);
         let (caching, control) = (find(&p, 0x08, 0), find(&p, 0x0A, 0));
-        if mode_select_implemented() {
-            assert_eq!(caching[2], 0x05, "WCE, RCD");
-            assert_eq!(
-                &control[2..6],
-                &[0x04, 0xF0, 0x08, 0x00],
-                "D_SENSE, QAM, SWP"
-            );
-        } else {
-            assert_eq!(caching[2], 0);
-            assert_eq!(&control[2..6], &[0, 0, 0, 0]);
-        }
+        assert_eq!(caching[2], 0x05, "WCE, RCD");
+        assert_eq!(
+            &control[2..6],
+            &[0x04, 0xF6, 0x08, 0x40],
+            "D_SENSE, QAM, QERR, SWP, TAS"
+        );
+        assert_eq!(be16(&control, 8), 0, "BUSY TIMEOUT PERIOD is fixed");
+        let ie = find(&p, 0x1C, 0);
+        assert_eq!(&ie[2..4], &[0x0C, 0x0F], "DEXCPT, TEST, MRIE");
+        assert!(
+            ie[4..12].iter().all(|&b| b == 0xFF),
+            "INTERVAL TIMER, REPORT COUNT"
+        );
         for (code, sub, page) in &p {
             let body = if *sub == 0 { &page[2..] } else { &page[4..] };
-            if (*code, *sub) != (0x08, 0) && (*code, *sub) != (0x0A, 0) {
+            if ![(0x08, 0), (0x0A, 0), (0x1C, 0)].contains(&(*code, *sub)) {
                 assert!(body.iter().all(|&b| b == 0), "page {code:02x}/{sub:02x}");
             }
         }
-        assert_eq!(be16(&control, 8), 0, "BUSY TIMEOUT PERIOD is fixed");
     }
 
     #[test]
-    fn saved_values_are_not_supported() {
+    fn saved_values_are_the_defaults_until_something_is_saved() {
         let f = Fixture::new();
-        let r = f.run(0, &ms6(false, PC_SAVED, 0x3F, 0, 255));
-        assert_eq!(r.scsi_status(), ScsiStatus::CheckCondition);
-        assert_eq!(sense_code(&r.sense), (0x05, 0x39, 0x00));
+        let lun = f.device.lun(crate::lun::LunId(0)).unwrap();
+        lun.set_mode(ModeParameters {
+            wce: false,
+            ..lun.mode()
+        });
+        let saved = good(f.run(0, &ms6(true, PC_SAVED, 0x08, 0, 255)));
+        let default = good(f.run(0, &ms6(true, PC_DEFAULT, 0x08, 0, 255)));
+        assert_eq!(saved, default);
+        assert_eq!(saved[4 + 2], 0x04, "WCE as configured");
+        let store = f.device.store();
+        let record = super::super::mode_select::encode_saved(&ModeParameters {
+            d_sense: true,
+            ..lun.mode()
+        });
+        store.save(lun.id(), "mode", &record).unwrap();
+        let saved = good(f.run(0, &ms6(true, PC_SAVED, 0x0A, 0, 255)));
+        assert_eq!(saved[4 + 2], 0x06, "D_SENSE saved");
+        let current = good(f.run(0, &ms6(true, PC_CURRENT, 0x0A, 0, 255)));
+        assert_eq!(
+            current[4 + 2],
+            0x02,
+            "current values are not the saved ones"
+        );
     }
 
     #[test]
@@ -523,7 +653,9 @@ mod tests {
 
     #[test]
     fn all_pages_fit_in_mode_sense6() {
-        let f = Fixture::new();
+        let mut c = lun_config(0, 2048);
+        c.thin = true;
+        let f = Fixture::with(port_config(None), [c]);
         let d = good(f.run(0, &ms6(false, PC_CURRENT, 0x3F, 0xFF, 255)));
         assert_eq!(usize::from(d[0]) + 1, d.len());
         assert_eq!(pages(&d, 4, 8).len(), PAGES.len());

@@ -81,8 +81,10 @@ pub(crate) fn read_capacity16<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResul
     data.push(0);
     // P_I_EXPONENT 0, LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT.
     data.push(lun.config.pblock_exp & 0x0F);
-    // LBPME and LBPRZ clear (no thin provisioning yet), LOWEST ALIGNED LOGICAL BLOCK ADDRESS.
-    data.extend_from_slice(&(lun.config.pblock_offset & 0x3FFF).to_be_bytes());
+    // LBPME and LBPRZ: a thin LUN deallocates, and what it deallocated reads as zeros. Then
+    // LOWEST ALIGNED LOGICAL BLOCK ADDRESS.
+    let lbp = if lun.config.thin { 0xC000 } else { 0 };
+    data.extend_from_slice(&(lbp | (lun.config.pblock_offset & 0x3FFF)).to_be_bytes());
     data.resize(RC16_LEN, 0);
     ctx.data_in(data, allocation_length)
 }
@@ -149,6 +151,16 @@ mod tests {
         assert_eq!(d[13], 3, "LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT");
         assert_eq!(be16(&d, 14), 7, "LBPME, LBPRZ clear; LOWEST ALIGNED LBA");
         assert!(d[16..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_thin_lun_reports_lbpme_and_lbprz() {
+        let mut c = lun_config(0, 2048);
+        c.thin = true;
+        c.pblock_offset = 3;
+        let f = Fixture::with(port_config(None), [c]);
+        let d = good(f.run(0, &rc16(0, 32, false)));
+        assert_eq!(be16(&d, 14), 0xC000 | 3, "LBPME, LBPRZ, LOWEST ALIGNED LBA");
     }
 
     #[test]

@@ -158,6 +158,7 @@ pub(crate) fn precheck<B: BlockBackend>(
         range: (a.lba, end),
         data_out_len: if write { bytes as u32 } else { 0 },
         data_in_len: if write { 0 } else { bytes as u32 },
+        exact_data_out: false,
     })
 }
 

@@ -26,13 +26,19 @@ pub(crate) fn request_sense<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult 
     let sense = match ctx.lun {
         // SPC-5 §6.39: reported as sense data with GOOD status, not as CHECK CONDITION.
         None => asc::LOGICAL_UNIT_NOT_SUPPORTED,
+        // With no unit attention pending, the condition TEST UNIT READY would meet: the port
+        // group's access state, an ejected medium, a sanitize in progress or failed.
         Some(lun) => match lun.take_attention(ctx.nexus) {
             Some(ua) => ua.sense(),
-            None => ctx
-                .device
-                .access_state(ctx.port.tpg)
-                .not_ready_sense()
-                .unwrap_or(asc::NO_ADDITIONAL_SENSE),
+            None => {
+                let tur = super::start_stop::TEST_UNIT_READY;
+                ctx.device
+                    .access_state(ctx.port.tpg)
+                    .not_ready_sense()
+                    .or_else(|| lun.medium.borrow().media_check(tur))
+                    .or_else(|| lun.sanitize.borrow().media_check(tur))
+                    .unwrap_or(asc::NO_ADDITIONAL_SENSE)
+            }
         },
     };
     ctx.data_in(sense.encode(descriptor).to_vec(), allocation_length)

@@ -1,26 +1,79 @@
-//! TEST UNIT READY, START STOP UNIT and PREVENT ALLOW MEDIUM REMOVAL: whether the unit is ready and its medium (loaded, ejected, locked by which nexuses).
+//! TEST UNIT READY, START STOP UNIT and PREVENT ALLOW MEDIUM REMOVAL (SPC-5 §6.47, SBC-4
+//! §5.25, §5.13): whether the unit is ready and its medium (loaded, ejected, locked by which
+//! nexuses).
 
 use super::{Ctx, Plan};
 use crate::backend::BlockBackend;
+use crate::cdb::byte;
 use crate::lun::Lun;
-use crate::sense::{asc, Sense};
+use crate::mutation::Mutation;
+use crate::nexus::NexusId;
+use crate::sense::{asc, Sense, SenseKey};
 use crate::status::CommandResult;
 use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
+use crate::ua::UnitAttention;
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
-pub(crate) const ENTRIES: &[E] = &[E::new(
-    0x00,
-    "TEST UNIT READY",
-    Kind::TestUnitReady,
-    F::ALLOW_ON_PR_RESV,
-    A::Free,
-    &[0x00, 0, 0, 0, 0, 0x07],
-)];
+/// TEST UNIT READY's entry: REQUEST SENSE reports the conditions it would get.
+pub(crate) const TEST_UNIT_READY: &E = &ENTRIES[0];
 
-/// This family's per-LUN state.
+pub(crate) const ENTRIES: &[E] = &[
+    E::new(
+        0x00,
+        "TEST UNIT READY",
+        Kind::TestUnitReady,
+        F::ALLOW_ON_PR_RESV,
+        A::Free,
+        &[0x00, 0, 0, 0, 0, 0x07],
+    ),
+    // Flush ordering: stopping or ejecting synchronizes the cache, so earlier writes must have
+    // reached the backend first.
+    E::new(
+        0x1B,
+        "START STOP UNIT",
+        Kind::StartStopUnit,
+        F::ALLOW_ON_PR_RESV.union(F::OK_ON_NO_MEDIA),
+        A::Flush,
+        &[0x1B, 0x01, 0x00, 0x0F, 0xF7, 0x07],
+    ),
+    E::new(
+        0x1E,
+        "PREVENT ALLOW MEDIUM REMOVAL",
+        Kind::PreventAllowMediumRemoval,
+        F::OK_ON_NO_MEDIA,
+        A::Free,
+        &[0x1E, 0, 0, 0, 0x03, 0x07],
+    ),
+];
+
+/// MEDIUM REMOVAL PREVENTED (53h/02h).
+const MEDIUM_REMOVAL_PREVENTED: Sense = Sense::new(SenseKey::IllegalRequest, 0x53, 0x02);
+
+/// START STOP UNIT byte 4.
+const START: u8 = 0x01;
+const LOEJ: u8 = 0x02;
+const NO_FLUSH: u8 = 0x04;
+
+/// POWER CONDITION values (SBC-4 table 109) whose modifier may be non-zero.
+const IDLE: u8 = 0x2;
+const STANDBY: u8 = 0x3;
+const FORCE_IDLE_0: u8 = 0xA;
+const FORCE_STANDBY_0: u8 = 0xB;
+
+/// PREVENT field values that apply to a direct-access device (10b and 11b are obsolete).
+const ALLOW: u8 = 0x0;
+const PREVENT: u8 = 0x1;
+
+/// The medium of a LUN: whether it is loaded, and which nexuses prevent its removal.
+///
+/// Only a removable LUN is ever ejected or prevented.
 #[derive(Debug, Default)]
 pub(crate) struct MediumState {
     ejected: bool,
+    /// PREVENT MEDIUM REMOVAL is per I_T nexus (SBC-4 §5.13): removal stays prevented while
+    /// any nexus holds it.
+    preventing: BTreeSet<NexusId>,
 }
 
 impl MediumState {
@@ -32,17 +85,53 @@ impl MediumState {
     }
 
     /// The nexus is gone (logout, I_T nexus loss): its PREVENT MEDIUM REMOVAL ends.
-    pub(crate) fn nexus_lost(&mut self, _nexus: crate::nexus::NexusId) {}
+    pub(crate) fn nexus_lost(&mut self, nexus: NexusId) {
+        self.preventing.remove(&nexus);
+    }
 
     /// LUN or target reset: every PREVENT MEDIUM REMOVAL ends.
-    pub(crate) fn reset(&mut self) {}
+    pub(crate) fn reset(&mut self) {
+        self.preventing.clear();
+    }
+
+    fn removal_prevented(&self) -> bool {
+        !self.preventing.is_empty()
+    }
+}
+
+/// The largest POWER CONDITION MODIFIER each power condition defines (SBC-4 table 109).
+fn max_modifier(condition: u8) -> u8 {
+    match condition {
+        IDLE | FORCE_IDLE_0 => 2,
+        STANDBY | FORCE_STANDBY_0 => 1,
+        _ => 0,
+    }
 }
 
 pub(crate) fn precheck<B: BlockBackend>(
-    _kind: Kind,
-    _lun: Option<&Lun<B>>,
-    _cdb: &[u8],
+    kind: Kind,
+    lun: Option<&Lun<B>>,
+    cdb: &[u8],
 ) -> Result<Plan, Sense> {
+    let lun = lun.ok_or(asc::LOGICAL_UNIT_NOT_SUPPORTED)?;
+    match kind {
+        Kind::StartStopUnit => {
+            let how = byte(cdb, 4);
+            let condition = how >> 4;
+            if byte(cdb, 3) & 0x0F > max_modifier(condition) {
+                return Err(Sense::invalid_field_in_cdb(3, Some(3)));
+            }
+            // A POWER CONDITION other than START_VALID makes START and LOEJ ignored (SBC-4
+            // §5.25), so only then can LOEJ ask for something a fixed medium cannot do.
+            if condition == 0 && how & LOEJ != 0 && !lun.config.removable {
+                return Err(Sense::invalid_field_in_cdb(4, Some(1)));
+            }
+        }
+        Kind::PreventAllowMediumRemoval if !matches!(byte(cdb, 4) & 0x03, ALLOW | PREVENT) => {
+            return Err(Sense::invalid_field_in_cdb(4, Some(1)));
+        }
+        _ => {}
+    }
     Ok(Plan::NONE)
 }
 
@@ -52,8 +141,220 @@ pub(crate) async fn execute<B: BlockBackend>(
     data_out: Vec<u8>,
 ) -> CommandResult {
     ctx.device.buffers.give(data_out);
+    let Some(lun) = ctx.lun else {
+        return ctx.fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED);
+    };
     match kind {
+        // An absent medium was refused at admission; nothing else makes the unit not ready.
         Kind::TestUnitReady => CommandResult::good(Vec::new()),
+        Kind::StartStopUnit => start_stop_unit(ctx, lun).await,
+        Kind::PreventAllowMediumRemoval => {
+            prevent_allow_medium_removal(ctx, lun);
+            CommandResult::good(Vec::new())
+        }
         _ => ctx.fail(&asc::INVALID_COMMAND_OPERATION_CODE),
+    }
+}
+
+async fn start_stop_unit<B: BlockBackend>(ctx: &Ctx<'_, B>, lun: &Lun<B>) -> CommandResult {
+    let how = byte(ctx.cdb, 4);
+    // Power conditions change nothing a host can observe on this storage: there is no
+    // spindle to spin down, and the data stays reachable.
+    if how >> 4 != 0 {
+        return CommandResult::good(Vec::new());
+    }
+    let start = how & START != 0;
+    let loej = how & LOEJ != 0;
+    // Both loading and unloading count as removal (SBC-4 §5.13); libiscsi's
+    // PreventAllow.Eject checks the load direction too.
+    if loej && lun.medium.borrow().removal_prevented() {
+        return ctx.fail(&MEDIUM_REMOVAL_PREVENTED);
+    }
+    // Stopping writes the cache out first unless NO_FLUSH says not to. Without LOEJ the unit
+    // stays ready: a stopped ramdisk or file has no spin-up to wait for, and libiscsi's
+    // StartStopUnit.NoLoej expects TEST UNIT READY to keep passing.
+    let flush = !start && how & NO_FLUSH == 0 && !lun.medium.borrow().ejected;
+    if flush && lun.backend.flush().await.is_err() {
+        return ctx.fail(&asc::WRITE_ERROR);
+    }
+    if !loej {
+        return CommandResult::good(Vec::new());
+    }
+    let loaded = {
+        let mut medium = lun.medium.borrow_mut();
+        let was_ejected = medium.ejected;
+        medium.ejected = !start;
+        start && was_ejected
+    };
+    if loaded {
+        // Other nexuses may hold state about the medium that was taken out; the loading
+        // nexus knows what it did (libiscsi's StartStopUnit.Simple expects GOOD next).
+        let _ = ctx.device.apply(Mutation::AttentionRaised {
+            lun: Some(lun.id()),
+            ua: UnitAttention::MediumChanged,
+            except: Some(ctx.nexus),
+        });
+    }
+    CommandResult::good(Vec::new())
+}
+
+fn prevent_allow_medium_removal<B: BlockBackend>(ctx: &Ctx<'_, B>, lun: &Lun<B>) {
+    // A fixed medium cannot be removed, so there is nothing to prevent.
+    if !lun.config.removable {
+        return;
+    }
+    let mut medium = lun.medium.borrow_mut();
+    if byte(ctx.cdb, 4) & 0x03 == PREVENT {
+        medium.preventing.insert(ctx.nexus);
+    } else {
+        medium.preventing.remove(&ctx.nexus);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use crate::lun::LunId;
+    use crate::status::ScsiStatus;
+
+    const TUR: [u8; 6] = [0x00, 0, 0, 0, 0, 0];
+    const EJECT: [u8; 6] = [0x1B, 0, 0, 0, LOEJ, 0];
+    const LOAD: [u8; 6] = [0x1B, 0, 0, 0, LOEJ | START, 0];
+    const PREVENT_CDB: [u8; 6] = [0x1E, 0, 0, 0, 1, 0];
+    const ALLOW_CDB: [u8; 6] = [0x1E, 0, 0, 0, 0, 0];
+
+    use super::{LOEJ, START};
+
+    fn removable() -> Fixture {
+        let mut c = lun_config(0, 2048);
+        c.removable = true;
+        Fixture::with(port_config(None), [c])
+    }
+
+    #[track_caller]
+    fn assert_sense(r: &crate::status::CommandResult, want: (u8, u8, u8)) {
+        assert_eq!(r.scsi_status(), ScsiStatus::CheckCondition);
+        assert_eq!(sense_code(&r.sense), want, "sense {:02x?}", r.sense);
+    }
+
+    #[test]
+    fn eject_and_load_a_removable_medium() {
+        let f = removable();
+        good(f.run(0, &TUR));
+        good(f.run(0, &EJECT));
+        assert_sense(&f.run(0, &TUR), (0x02, 0x3A, 0x00));
+        // Ejecting an ejected medium is not an error.
+        good(f.run(0, &EJECT));
+        let read10 = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+        assert_sense(&f.run(0, &read10), (0x02, 0x3A, 0x00));
+        // Commands about the device rather than the medium still run.
+        good(f.run(0, &[0x12, 0, 0, 0, 36, 0]));
+        good(f.run(0, &[0xA3, 0x0C, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0]));
+        good(f.run(0, &LOAD));
+        good(f.run(0, &TUR));
+        good(f.run(0, &read10));
+    }
+
+    #[test]
+    fn loading_tells_the_other_nexuses_the_medium_changed() {
+        let f = removable();
+        let other = f.login();
+        good(f.run(0, &EJECT));
+        good(f.run(0, &LOAD));
+        good(f.run(0, &TUR));
+        assert_sense(&f.run_on(other, 0, &TUR), (0x06, 0x28, 0x00));
+        good(f.run_on(other, 0, &TUR));
+    }
+
+    #[test]
+    fn start_and_stop_without_loej_keep_the_medium() {
+        let f = removable();
+        for how in [0, START, 0x04, 0x04 | START] {
+            good(f.run(0, &[0x1B, 0, 0, 0, how, 0]));
+            good(f.run(0, &[0x1B, 1, 0, 0, how, 0]));
+            good(f.run(0, &TUR));
+        }
+    }
+
+    #[test]
+    fn a_power_condition_ignores_start_and_loej() {
+        let f = removable();
+        for condition in 1u8..16 {
+            good(f.run(0, &[0x1B, 1, 0, 0, condition << 4 | LOEJ, 0]));
+            good(f.run(0, &TUR));
+        }
+        good(f.run(0, &[0x1B, 0, 0, 2, 0x20, 0]));
+        assert_invalid_field(&f.run(0, &[0x1B, 0, 0, 3, 0x20, 0]), 3);
+        assert_invalid_field(&f.run(0, &[0x1B, 0, 0, 1, 0x10, 0]), 3);
+        assert_invalid_field(&f.run(0, &[0x1B, 0, 0, 1, 0x00, 0]), 3);
+    }
+
+    #[test]
+    fn reserved_bits_are_refused() {
+        let f = removable();
+        assert_invalid_field(&f.run(0, &[0x1B, 0x02, 0, 0, 0, 0]), 1);
+        assert_invalid_field(&f.run(0, &[0x1B, 0, 1, 0, 0, 0]), 2);
+        assert_invalid_field(&f.run(0, &[0x1B, 0, 0, 0x10, 0, 0]), 3);
+        assert_invalid_field(&f.run(0, &[0x1B, 0, 0, 0, 0x08, 0]), 4);
+        assert_invalid_field(&f.run(0, &[0x1E, 1, 0, 0, 0, 0]), 1);
+        assert_invalid_field(&f.run(0, &[0x1E, 0, 0, 0, 0x04, 0]), 4);
+        assert_invalid_field(&f.run(0, &[0x1E, 0, 0, 0, 0x02, 0]), 4);
+        assert_invalid_field(&f.run(0, &[0x00, 0, 0, 0, 1, 0]), 4);
+    }
+
+    #[test]
+    fn loej_on_a_fixed_medium_is_an_invalid_field() {
+        let f = Fixture::new();
+        assert_invalid_field(&f.run(0, &EJECT), 4);
+        assert_invalid_field(&f.run(0, &LOAD), 4);
+        good(f.run(0, &[0x1B, 0, 0, 0, START, 0]));
+        // Nothing to prevent on a fixed medium: accepted and without effect.
+        good(f.run(0, &PREVENT_CDB));
+        good(f.run(0, &[0x1B, 0, 0, 0, 0, 0]));
+    }
+
+    #[test]
+    fn prevention_blocks_eject_and_load_for_every_nexus() {
+        let f = removable();
+        let other = f.login();
+        good(f.run(0, &PREVENT_CDB));
+        assert_sense(&f.run(0, &EJECT), (0x05, 0x53, 0x02));
+        assert_sense(&f.run_on(other, 0, &EJECT), (0x05, 0x53, 0x02));
+        good(f.run(0, &TUR));
+        // Another nexus's ALLOW does not lift this nexus's PREVENT.
+        good(f.run_on(other, 0, &ALLOW_CDB));
+        assert_sense(&f.run(0, &EJECT), (0x05, 0x53, 0x02));
+        good(f.run(0, &ALLOW_CDB));
+        good(f.run(0, &EJECT));
+        good(f.run(0, &PREVENT_CDB));
+        assert_sense(&f.run(0, &LOAD), (0x05, 0x53, 0x02));
+        good(f.run(0, &ALLOW_CDB));
+        good(f.run(0, &LOAD));
+    }
+
+    #[test]
+    fn logout_ends_the_nexus_prevention() {
+        let f = removable();
+        let other = f.login();
+        good(f.run_on(other, 0, &PREVENT_CDB));
+        assert_sense(&f.run(0, &EJECT), (0x05, 0x53, 0x02));
+        f.device.logout(other);
+        good(f.run(0, &EJECT));
+        good(f.run(0, &LOAD));
+    }
+
+    #[test]
+    fn lun_reset_ends_every_prevention() {
+        let f = removable();
+        let other = f.login();
+        good(f.run(0, &PREVENT_CDB));
+        good(f.run_on(other, 0, &PREVENT_CDB));
+        let outcome = block_on(f.device.lun_reset(f.nexus, crate::lun_address::encode(0)));
+        assert_eq!(outcome, crate::TmfOutcome::FunctionComplete);
+        // The reset's unit attention comes first.
+        assert_sense(&f.run(0, &EJECT), (0x06, 0x29, 0x03));
+        good(f.run(0, &EJECT));
+        let lun = f.device.lun(LunId(0)).unwrap();
+        assert!(!lun.medium.borrow().removal_prevented());
     }
 }

@@ -49,6 +49,7 @@ pub(crate) fn precheck<B: BlockBackend>(
         range: (0, 0),
         data_out_len: 0,
         data_in_len: 0,
+        exact_data_out: false,
     })
 }
 

@@ -1,36 +1,56 @@
 //! Vital product data pages (SPC-5 §7.8, SBC-4 §6.6) returned by INQUIRY with EVPD set.
 
+use super::compare_and_write::MAX_COMPARE_AND_WRITE_BLOCKS;
 use super::inquiry::{ascii, ascii_field, peripheral};
 use super::read_write::MAX_TRANSFER_BYTES;
+use super::unmap::{MAX_UNMAP_DESCRIPTORS, MAX_UNMAP_LBA_COUNT};
+use super::write_atomic::{atomic_alignment, MAX_ATOMIC_TRANSFER_BYTES};
+use super::write_same::MAX_WRITE_SAME_BLOCKS;
 use super::Ctx;
 use crate::backend::BlockBackend;
 use crate::cdb::put;
+use crate::device::TargetDevice;
 use crate::lun::Lun;
 use crate::nexus::PortConfig;
 use crate::sense::MAX_SENSE_LEN;
+use crate::table::{self, CommandEntry, Lookup};
 use alloc::vec::Vec;
 
 pub(crate) const SUPPORTED_PAGES: u8 = 0x00;
 pub(crate) const UNIT_SERIAL_NUMBER: u8 = 0x80;
 pub(crate) const DEVICE_IDENTIFICATION: u8 = 0x83;
 pub(crate) const EXTENDED_INQUIRY: u8 = 0x86;
+pub(crate) const SCSI_PORTS: u8 = 0x88;
 pub(crate) const BLOCK_LIMITS: u8 = 0xB0;
 pub(crate) const BLOCK_DEVICE_CHARACTERISTICS: u8 = 0xB1;
+pub(crate) const LOGICAL_BLOCK_PROVISIONING: u8 = 0xB2;
 
 /// Pages a logical unit reports, ascending as SPC requires of the Supported VPD Pages page.
-const LUN_PAGES: [u8; 6] = [
+/// Logical Block Provisioning is there for fully provisioned LUNs too: it says they are.
+const LUN_PAGES: [u8; 8] = [
     SUPPORTED_PAGES,
     UNIT_SERIAL_NUMBER,
     DEVICE_IDENTIFICATION,
     EXTENDED_INQUIRY,
+    SCSI_PORTS,
     BLOCK_LIMITS,
     BLOCK_DEVICE_CHARACTERISTICS,
+    LOGICAL_BLOCK_PROVISIONING,
 ];
 /// Behind a LUN number with no logical unit there is nothing to identify or describe.
 const NO_LUN_PAGES: [u8; 1] = [SUPPORTED_PAGES];
 
 /// OPTIMAL TRANSFER LENGTH of the Block Limits page, in bytes.
 const OPTIMAL_TRANSFER_BYTES: u64 = 1 << 20;
+
+/// THRESHOLD EXPONENT of a thin LUN: provisioning thresholds and resource counts are in
+/// threshold sets of 2^11 logical blocks (CTL's `CTL_LBP_EXPONENT`), so a 32-bit count covers
+/// 2^43 blocks.
+pub(crate) const THRESHOLD_EXPONENT: u8 = 11;
+
+/// PROVISIONING TYPE values (SBC-4 §6.6.4).
+const PROVISIONING_FULL: u8 = 0b000;
+const PROVISIONING_THIN: u8 = 0b010;
 
 /// PROTOCOL IDENTIFIER of iSCSI (SPC-5 table 444).
 const PROTOCOL_ISCSI: u8 = 0x5;
@@ -64,8 +84,10 @@ pub(crate) fn page<B: BlockBackend>(ctx: &Ctx<'_, B>, code: u8) -> Option<Vec<u8
         (Some(l), UNIT_SERIAL_NUMBER) => unit_serial_number(l),
         (Some(l), DEVICE_IDENTIFICATION) => device_identification(l, ctx.port),
         (Some(_), EXTENDED_INQUIRY) => extended_inquiry(),
+        (Some(l), SCSI_PORTS) => scsi_ports(l, ctx.device),
         (Some(l), BLOCK_LIMITS) => block_limits(l),
-        (Some(_), BLOCK_DEVICE_CHARACTERISTICS) => block_device_characteristics(),
+        (Some(l), BLOCK_DEVICE_CHARACTERISTICS) => block_device_characteristics(l),
+        (Some(l), LOGICAL_BLOCK_PROVISIONING) => logical_block_provisioning(l),
         (Some(_), _) => return None,
     };
     // Every page is a few hundred bytes at most, far below what the field holds.
@@ -186,34 +208,154 @@ fn device_identification<B>(lun: &Lun<B>, port: &PortConfig) -> Vec<u8> {
 fn extended_inquiry() -> Vec<u8> {
     let mut out = alloc::vec![0u8; 64];
     out[5] = 0x04 | 0x02 | 0x01; // HEADSUP, ORDSUP, SIMPSUP
-    out[6] = 0x01; // V_SUP: the Caching page's write cache is volatile
-                   // LUICLR stays 0: reporting REPORTED LUNS DATA HAS CHANGED on one logical unit does not
-                   // yet clear it on the others.
+                                 // V_SUP: the Caching page's write cache is volatile. LUICLR stays 0: reporting REPORTED
+                                 // LUNS DATA HAS CHANGED on one logical unit does not clear it on the others.
+    out[6] = 0x01;
     out[13] = MAX_SENSE_LEN as u8; // MAXIMUM SUPPORTED SENSE DATA LENGTH
     out
 }
 
-/// B0h (SBC-4 §6.6.4): transfer limits. Page length 3Ch, the SBC-3 and later layout.
+/// 88h: every target port through which this logical unit is reachable, each with its
+/// name. Ports of the peer controller are not known here.
+fn scsi_ports<B: BlockBackend>(lun: &Lun<B>, device: &TargetDevice<B>) -> Vec<u8> {
+    let mut out = with_header(&[]);
+    for port in device.ports() {
+        if port.unmap(lun.id()).is_none() {
+            continue;
+        }
+        let mut target = Vec::new();
+        Designation::iscsi(ASSOC_TARGET_PORT, CODE_SET_UTF8, TYPE_SCSI_NAME_STRING)
+            .write(&mut target, &scsi_name_string(&port.port_name));
+        // One designator of at most 4 + 255 bytes: the length fits.
+        let [t_hi, t_lo] = (target.len() as u16).to_be_bytes();
+        let [p_hi, p_lo] = port.relative_id.to_be_bytes();
+        // RELATIVE PORT IDENTIFIER, no INITIATOR PORT TRANSPORTID (the page describes target
+        // ports only), TARGET PORT DESCRIPTORS LENGTH.
+        out.extend_from_slice(&[0, 0, p_hi, p_lo, 0, 0, 0, 0, 0, 0, t_hi, t_lo]);
+        out.extend_from_slice(&target);
+    }
+    out
+}
+
+/// The command table's entry for an opcode without service actions.
+fn command(opcode: u8) -> Option<&'static CommandEntry> {
+    match table::lookup(&[opcode, 0]) {
+        Lookup::Found(e) => Some(e),
+        _ => None,
+    }
+}
+
+/// Whether the command `opcode` exists and honours the CDB bits `mask` of byte `at`: the
+/// pages below advertise what the command table executes, never more.
+fn honours(opcode: u8, at: usize, mask: u8) -> bool {
+    command(opcode).is_some_and(|e| e.usage.get(at).is_some_and(|&u| u & mask == mask))
+}
+
+const UNMAP: u8 = 0x42;
+const WRITE_SAME_10: u8 = 0x41;
+const WRITE_SAME_16: u8 = 0x93;
+const COMPARE_AND_WRITE: u8 = 0x89;
+const WRITE_ATOMIC_16: u8 = 0x9C;
+/// CDB byte 1 bits of WRITE SAME (10, 16) and UNMAP.
+const WRITE_SAME_UNMAP: u8 = 0x08;
+const WRITE_SAME_ANCHOR: u8 = 0x10;
+const UNMAP_ANCHOR: u8 = 0x01;
+
+/// Which ways of deallocating a LUN offers (the B2h bits): none unless it is thin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Provisioning {
+    /// UNMAP.
+    pub lbpu: bool,
+    /// WRITE SAME(16) with UNMAP.
+    pub lbpws: bool,
+    /// WRITE SAME(10) with UNMAP.
+    pub lbpws10: bool,
+    /// ANCHOR in UNMAP or WRITE SAME.
+    pub anc_sup: bool,
+}
+
+fn provisioning<B>(lun: &Lun<B>) -> Provisioning {
+    let thin = lun.config.thin;
+    Provisioning {
+        lbpu: thin && command(UNMAP).is_some(),
+        lbpws: thin && honours(WRITE_SAME_16, 1, WRITE_SAME_UNMAP),
+        lbpws10: thin && honours(WRITE_SAME_10, 1, WRITE_SAME_UNMAP),
+        anc_sup: thin
+            && (honours(WRITE_SAME_16, 1, WRITE_SAME_ANCHOR)
+                || honours(WRITE_SAME_10, 1, WRITE_SAME_ANCHOR)
+                || honours(UNMAP, 1, UNMAP_ANCHOR)),
+    }
+}
+
+/// B0h (SBC-4 §6.6.3): transfer limits. Page length 3Ch, the SBC-3 and later layout. A
+/// limit of a command that does not exist stays 0.
 fn block_limits<B: BlockBackend>(lun: &Lun<B>) -> Vec<u8> {
     let block = u64::from(lun.block_size()).max(1);
     let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     let max_transfer = clamp(MAX_TRANSFER_BYTES / block);
     let optimal = clamp(OPTIMAL_TRANSFER_BYTES / block).min(max_transfer);
     // Physical block = 2^exponent logical blocks; the exponent field is four bits wide.
-    let granularity = 1u16 << (lun.config.pblock_exp & 0x0F);
+    let physical = 1u16 << (lun.config.pblock_exp & 0x0F);
     let mut out = alloc::vec![0u8; 64];
-    // WSNZ, MAXIMUM COMPARE AND WRITE LENGTH and every UNMAP and WRITE SAME field stay 0:
-    // those commands are not implemented.
-    put(&mut out, 6, &granularity.to_be_bytes()); // OPTIMAL TRANSFER LENGTH GRANULARITY
+    // WSNZ 0: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 means "to the end of the medium",
+    // within MAXIMUM WRITE SAME LENGTH, as in CTL.
+    if command(COMPARE_AND_WRITE).is_some() {
+        out[5] = MAX_COMPARE_AND_WRITE_BLOCKS;
+    }
+    put(&mut out, 6, &physical.to_be_bytes()); // OPTIMAL TRANSFER LENGTH GRANULARITY
     put(&mut out, 8, &max_transfer.to_be_bytes()); // MAXIMUM TRANSFER LENGTH
     put(&mut out, 12, &optimal.to_be_bytes()); // OPTIMAL TRANSFER LENGTH
+    if provisioning(lun).lbpu {
+        put(&mut out, 20, &MAX_UNMAP_LBA_COUNT.to_be_bytes());
+        put(&mut out, 24, &MAX_UNMAP_DESCRIPTORS.to_be_bytes());
+        // Deallocation is worth most in whole physical blocks, starting where they start.
+        put(&mut out, 28, &u32::from(physical).to_be_bytes()); // OPTIMAL UNMAP GRANULARITY
+        let alignment = u32::from(lun.config.pblock_offset % physical);
+        put(&mut out, 32, &(0x8000_0000 | alignment).to_be_bytes()); // UGAVALID, alignment
+    }
+    if command(WRITE_SAME_16).is_some() || command(WRITE_SAME_10).is_some() {
+        put(&mut out, 36, &MAX_WRITE_SAME_BLOCKS.to_be_bytes());
+    }
+    if command(WRITE_ATOMIC_16).is_some() {
+        let atomic = clamp(u64::from(MAX_ATOMIC_TRANSFER_BYTES) / block).min(max_transfer);
+        put(&mut out, 44, &atomic.to_be_bytes()); // MAXIMUM ATOMIC TRANSFER LENGTH
+        put(&mut out, 48, &atomic_alignment(lun).to_be_bytes()); // ATOMIC ALIGNMENT
+                                                                 // ATOMIC TRANSFER LENGTH GRANULARITY 0: any length; no atomic boundaries either.
+    }
+    out
+}
+
+/// B2h (SBC-4 §6.6.4): how the LUN is provisioned and how it can be deallocated.
+fn logical_block_provisioning<B>(lun: &Lun<B>) -> Vec<u8> {
+    let p = provisioning(lun);
+    let thin = lun.config.thin;
+    let bit = |on: bool, mask: u8| if on { mask } else { 0 };
+    let mut out = alloc::vec![0u8; 8];
+    out[4] = if thin { THRESHOLD_EXPONENT } else { 0 };
+    // LBPRZ 001b: deallocated blocks read as zeros. DP 0: no provisioning group descriptor.
+    out[5] = bit(p.lbpu, 0x80)
+        | bit(p.lbpws, 0x40)
+        | bit(p.lbpws10, 0x20)
+        | bit(thin, 0x04)
+        | bit(p.anc_sup, 0x02);
+    out[6] = if thin {
+        PROVISIONING_THIN
+    } else {
+        PROVISIONING_FULL
+    };
     out
 }
 
 /// B1h (SBC-4 §6.6.2): a non-rotating medium of unspecified form factor.
-fn block_device_characteristics() -> Vec<u8> {
+fn block_device_characteristics<B: BlockBackend>(lun: &Lun<B>) -> Vec<u8> {
     let mut out = alloc::vec![0u8; 64];
     put(&mut out, 4, &1u16.to_be_bytes()); // MEDIUM ROTATION RATE: non-rotating
+    // VBULS: VERIFY compares deallocated blocks as the zeros they read as.
+    out[8] |= 0x01;
+    if super::sanitize::block_erase_offered(lun) {
+        // WABEREQ 01b: after a BLOCK ERASE, reads of erased blocks return zeros.
+        out[7] |= 0b01 << 6;
+    }
     out
 }
 
@@ -246,7 +388,7 @@ mod tests {
     fn supported_pages_are_ascending_and_each_can_be_read() {
         let f = Fixture::new();
         let d = good(vpd(&f, 0, 0x00));
-        assert_eq!(&d[..4], &[0x00, 0x00, 0x00, 6]);
+        assert_eq!(&d[..4], &[0x00, 0x00, 0x00, 8]);
         let pages = &d[4..];
         assert!(pages.windows(2).all(|w| w[0] < w[1]));
         for &p in pages {
@@ -259,7 +401,7 @@ mod tests {
     #[test]
     fn unsupported_pages_are_an_invalid_field_in_byte_2() {
         let f = Fixture::new();
-        for p in [0x01, 0x87, 0x88, 0x8F, 0xB2, 0xFF] {
+        for p in [0x01, 0x87, 0x8F, 0xB3, 0xFF] {
             assert_invalid_field(&vpd(&f, 0, p), 2);
         }
     }
@@ -349,6 +491,151 @@ mod tests {
             assert_eq!(be32(&d, 20), 0, "MAXIMUM UNMAP LBA COUNT");
             assert_eq!(be32(&d, 24), 0, "MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT");
         }
+    }
+
+    fn thin(exp: u8, offset: u16) -> Fixture {
+        let mut c = lun_config(0, 2048);
+        c.thin = true;
+        c.pblock_exp = exp;
+        c.pblock_offset = offset;
+        Fixture::with(port_config(None), [c])
+    }
+
+    #[test]
+    fn block_limits_of_a_thin_lun_advertise_what_the_command_table_executes() {
+        let f = thin(3, 5);
+        let d = good(vpd(&f, 0, 0xB0));
+        let b2 = good(vpd(&f, 0, 0xB2));
+        let has = |op: u8| command(op).is_some();
+        let lbpu = b2[5] & 0x80 != 0;
+        assert_eq!(lbpu, has(UNMAP));
+        if lbpu {
+            assert_eq!(be32(&d, 20), MAX_UNMAP_LBA_COUNT);
+            assert_eq!(be32(&d, 24), MAX_UNMAP_DESCRIPTORS);
+            assert_eq!(
+                be32(&d, 28),
+                8,
+                "OPTIMAL UNMAP GRANULARITY: a physical block"
+            );
+            assert_eq!(be32(&d, 32), 0x8000_0005, "UGAVALID, alignment = LALBA");
+        } else {
+            assert_eq!(&d[20..36], &[0; 16]);
+        }
+        let cmp = if has(COMPARE_AND_WRITE) {
+            MAX_COMPARE_AND_WRITE_BLOCKS
+        } else {
+            0
+        };
+        assert_eq!(d[5], cmp, "MAXIMUM COMPARE AND WRITE LENGTH");
+        let ws = if has(WRITE_SAME_16) || has(WRITE_SAME_10) {
+            MAX_WRITE_SAME_BLOCKS
+        } else {
+            0
+        };
+        assert_eq!(crate::cdb::be64(&d, 36), ws, "MAXIMUM WRITE SAME LENGTH");
+        let (atomic, alignment) = if has(WRITE_ATOMIC_16) {
+            (MAX_ATOMIC_TRANSFER_BYTES / 512, 8)
+        } else {
+            (0, 0)
+        };
+        assert_eq!(be32(&d, 44), atomic, "MAXIMUM ATOMIC TRANSFER LENGTH");
+        assert_eq!(
+            be32(&d, 48),
+            alignment,
+            "ATOMIC ALIGNMENT: a physical block"
+        );
+        assert_eq!(&d[52..64], &[0; 12], "no granularity, no atomic boundary");
+    }
+
+    #[test]
+    fn block_limits_pass_libiscsi_sanity_checks() {
+        // SCSI.Inquiry.BlockLimits: with LBPU, 2^LBPPBE <= MAXIMUM UNMAP LBA COUNT <= 1 Mi
+        // (or FFFFFFFFh), and 0 < MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT <= 1 Mi.
+        let f = thin(3, 0);
+        let d = good(vpd(&f, 0, 0xB0));
+        let (max_unmap, max_descriptors) = (be32(&d, 20), be32(&d, 24));
+        if good(vpd(&f, 0, 0xB2))[5] & 0x80 != 0 {
+            assert!(max_unmap >= 8);
+            assert!(max_unmap <= 1 << 20 || max_unmap == u32::MAX);
+            assert!(max_descriptors > 0);
+            assert!(max_descriptors <= 1 << 20 || max_descriptors == u32::MAX);
+        }
+        assert!(
+            be32(&d, 44) <= be32(&d, 8),
+            "atomic within the transfer limit"
+        );
+    }
+
+    #[test]
+    fn logical_block_provisioning_says_thin_or_full() {
+        let d = good(vpd(&thin(0, 0), 0, 0xB2));
+        assert_eq!(&d[..4], &[0x00, 0xB2, 0x00, 0x04]);
+        assert_eq!(d[4], THRESHOLD_EXPONENT);
+        assert_eq!(d[5] & 0x1C, 0x04, "LBPRZ 001b");
+        assert_eq!(d[5] & 0x01, 0, "DP");
+        assert_eq!(d[6] & 0x07, 0b010, "thin provisioned");
+        let bit = |on: bool, mask: u8| if on { mask } else { 0 };
+        let want = bit(command(UNMAP).is_some(), 0x80)
+            | bit(honours(WRITE_SAME_16, 1, 0x08), 0x40)
+            | bit(honours(WRITE_SAME_10, 1, 0x08), 0x20)
+            | bit(
+                honours(WRITE_SAME_16, 1, 0x10)
+                    || honours(WRITE_SAME_10, 1, 0x10)
+                    || honours(UNMAP, 1, 0x01),
+                0x02,
+            );
+        assert_eq!(d[5] & 0xE2, want, "LBPU, LBPWS, LBPWS10, ANC_SUP");
+
+        let f = Fixture::new();
+        let d = good(vpd(&f, 0, 0xB2));
+        assert_eq!(d, [0x00, 0xB2, 0x00, 0x04, 0, 0, 0, 0], "fully provisioned");
+    }
+
+    #[test]
+    fn scsi_ports_lists_every_port_that_maps_the_lun() {
+        use crate::mutation::Mutation;
+        let f = Fixture::new();
+        let mut other = port_config(Some(BTreeMap::from([(5, crate::lun::LunId(0))])));
+        other.relative_id = 0x0102;
+        other.port_name = "iqn.2024-01.org.dyad:target0,t,0x0002".into();
+        f.device.apply(Mutation::PortAdded(other)).unwrap();
+        let mut unrelated = port_config(Some(BTreeMap::new()));
+        unrelated.relative_id = 9;
+        f.device.apply(Mutation::PortAdded(unrelated)).unwrap();
+
+        let d = good(vpd(&f, 0, 0x88));
+        assert_eq!(usize::from(be16(&d, 2)), d.len() - 4);
+        let mut ports = Vec::new();
+        let mut rest = &d[4..];
+        while rest.len() >= 12 {
+            assert_eq!(&rest[..2], &[0, 0]);
+            assert_eq!(
+                &rest[4..10],
+                &[0, 0, 0, 0, 0, 0],
+                "no initiator TransportID"
+            );
+            let len = usize::from(be16(rest, 10));
+            let descriptors = designators(&[&[0u8; 4][..], &rest[12..12 + len]].concat());
+            ports.push((be16(rest, 2), descriptors));
+            rest = &rest[12 + len..];
+        }
+        assert!(rest.is_empty());
+        let name = |n: &str| {
+            let mut v = String::from(n).into_bytes();
+            v.push(0);
+            v.resize(v.len().next_multiple_of(4), 0);
+            v
+        };
+        assert_eq!(
+            ports,
+            vec![
+                (PORT, vec![(0x53, 0x98, name(PORT_NAME))]),
+                (
+                    0x0102,
+                    vec![(0x53, 0x98, name("iqn.2024-01.org.dyad:target0,t,0x0002"))]
+                ),
+            ]
+        );
     }
 
     #[test]
