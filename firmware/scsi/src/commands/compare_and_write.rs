@@ -2,11 +2,11 @@
 //! OR, then a write, atomic against every other command on the range because the task set
 //! keeps every overlapping command out while it runs (both are Write in the access class).
 
-use super::read_write::MAX_TRANSFER_BYTES;
-use super::verify::{
+use super::block_access::{
     block_len, block_range, byte_offset, first_difference, medium_error, miscompare, plan_len,
     read_medium, transfer_bytes, write_blocks, SHORT_DATA_OUT,
 };
+use super::read_write::MAX_TRANSFER_BYTES;
 use super::{Ctx, Plan};
 use crate::backend::BlockBackend;
 use crate::cdb::{be32, be64, byte};
@@ -206,8 +206,8 @@ async fn or_write<B: BlockBackend>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::memory_fixture::{MemFixture, BLOCKS};
     use super::super::test_support::*;
-    use super::super::verify::memory::{MemFixture, BLOCKS};
     use crate::status::{CommandResult, ScsiStatus};
     use alloc::vec;
     use alloc::vec::Vec;

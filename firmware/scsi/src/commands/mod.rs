@@ -1,12 +1,15 @@
 //! Command handlers, one file per command family, each owning its command table entries, and
 //! the dispatch from the command table to them.
 
+mod block_access;
 mod buffer;
 mod compare_and_write;
 mod format_unit;
 mod inquiry;
 mod log_sense;
 mod maintenance_in;
+#[cfg(test)]
+mod memory_fixture;
 mod mode_select;
 mod mode_sense;
 mod prefetch;

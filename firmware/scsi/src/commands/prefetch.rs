@@ -1,7 +1,7 @@
 //! PRE-FETCH (10, 16) (SBC-4 §5.16, §5.17): reading a range ahead so later reads find it in
 //! the cache (the backend's page cache for a file; a ramdisk is all cache already).
 
-use super::verify::{block_range, byte_offset, plan_len, read_through, CHUNK_BYTES};
+use super::block_access::{block_range, byte_offset, plan_len, read_through, CHUNK_BYTES};
 use super::{Ctx, Plan};
 use crate::backend::BlockBackend;
 use crate::cdb::{be16, be32, be64, byte};
@@ -123,8 +123,8 @@ pub(crate) async fn execute<B: BlockBackend>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::memory_fixture::MemFixture;
     use super::super::test_support::*;
-    use super::super::verify::memory::MemFixture;
     use crate::status::{CommandResult, ScsiStatus};
     use alloc::vec;
     use alloc::vec::Vec;

@@ -1,13 +1,14 @@
 //! READ and WRITE (6, 10, 12, 16): the data path.
 
 use super::{Ctx, Plan};
-use crate::backend::{BackendErrorKind, BlockBackend};
+use crate::backend::BlockBackend;
 use crate::cdb::{be16, be24, be32, be64, byte};
 use crate::lun::Lun;
 use crate::sense::{asc, Sense};
 use crate::status::CommandResult;
 use alloc::vec::Vec;
 
+use super::block_access::medium_error;
 use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
 
 /// READ and WRITE (6, 10, 12, 16).
@@ -160,16 +161,6 @@ pub(crate) fn precheck<B: BlockBackend>(
         data_in_len: if write { 0 } else { bytes as u32 },
         exact_data_out: false,
     })
-}
-
-fn medium_error(kind: BackendErrorKind, lba: u64, write: bool) -> Sense {
-    match kind {
-        BackendErrorKind::NoMedium => asc::MEDIUM_NOT_PRESENT,
-        BackendErrorKind::NoSpace => Sense::new(crate::sense::SenseKey::DataProtect, 0x27, 0x07),
-        BackendErrorKind::Unavailable => asc::INTERNAL_TARGET_FAILURE,
-        _ if write => asc::WRITE_ERROR.with_information(lba),
-        _ => asc::UNRECOVERED_READ_ERROR.with_information(lba),
-    }
 }
 
 pub(crate) async fn read<B: BlockBackend>(ctx: &Ctx<'_, B>, kind: Kind) -> CommandResult {

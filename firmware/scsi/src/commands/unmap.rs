@@ -1,7 +1,7 @@
 //! UNMAP (SBC-4 §5.32) and GET LBA STATUS (SBC-4 §5.6): deallocation and the provisioning
 //! status of blocks.
 
-use super::verify::{block_len, block_range, byte_offset, medium_error};
+use super::block_access::{block_len, block_range, byte_offset, medium_error};
 use super::write_same::fill;
 use super::{Ctx, Plan};
 use crate::backend::BlockBackend;
@@ -255,8 +255,8 @@ async fn get_lba_status<B: BlockBackend>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::memory_fixture::{MemFixture, BLOCKS};
     use super::super::test_support::*;
-    use super::super::verify::memory::{MemFixture, BLOCKS};
     use super::{MAX_UNMAP_DESCRIPTORS, MAX_UNMAP_LBA_COUNT};
     use crate::cdb::{be32, be64};
     use crate::device::{CommandRequest, Completion, Submission};

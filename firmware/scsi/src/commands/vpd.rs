@@ -350,7 +350,7 @@ fn logical_block_provisioning<B>(lun: &Lun<B>) -> Vec<u8> {
 fn block_device_characteristics<B: BlockBackend>(lun: &Lun<B>) -> Vec<u8> {
     let mut out = alloc::vec![0u8; 64];
     put(&mut out, 4, &1u16.to_be_bytes()); // MEDIUM ROTATION RATE: non-rotating
-    // VBULS: VERIFY compares deallocated blocks as the zeros they read as.
+                                           // VBULS: VERIFY compares deallocated blocks as the zeros they read as.
     out[8] |= 0x01;
     if super::sanitize::block_erase_offered(lun) {
         // WABEREQ 01b: after a BLOCK ERASE, reads of erased blocks return zeros.

@@ -3,7 +3,7 @@
 //! carries the whole transfer); a power loss in the middle of the backend write may still tear
 //! it on a file backend, whose page cache writes back at its own granularity.
 
-use super::verify::{block_range, byte_offset, medium_error, plan_len, SHORT_DATA_OUT};
+use super::block_access::{block_range, byte_offset, medium_error, plan_len, SHORT_DATA_OUT};
 use super::{Ctx, Plan};
 use crate::backend::BlockBackend;
 use crate::cdb::{be16, be64, byte};
@@ -125,8 +125,8 @@ pub(crate) async fn execute<B: BlockBackend>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::memory_fixture::{MemFixture, BLOCKS};
     use super::super::test_support::*;
-    use super::super::verify::memory::{MemFixture, BLOCKS};
     use super::MAX_ATOMIC_TRANSFER_BYTES;
     use crate::status::CommandResult;
     use alloc::vec;

@@ -1,7 +1,7 @@
 //! WRITE SAME (10, 16) (SBC-4 §5.50, §5.51), with UNMAP, ANCHOR and NDOB, and the fill of a
 //! block range with one block of data that UNMAP also uses when a backend cannot deallocate.
 
-use super::verify::{
+use super::block_access::{
     block_len, block_range, byte_offset, medium_error, plan_len, transfer_bytes, CHUNK_BYTES,
     SHORT_DATA_OUT,
 };
@@ -208,8 +208,8 @@ pub(super) async fn fill<B: BlockBackend>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::memory_fixture::{MemFixture, BLOCKS};
     use super::super::test_support::*;
-    use super::super::verify::memory::{MemFixture, BLOCKS};
     use super::MAX_WRITE_SAME_BLOCKS;
     use crate::status::CommandResult;
     use alloc::vec;
