@@ -26,7 +26,11 @@ pub enum Mutation {
     },
     /// MODE SELECT changed the LUN's mode parameters: every nexus but `by` is told MODE
     /// PARAMETERS CHANGED.
-    ModeChanged { lun: LunId, mode: ModeParameters, by: Option<NexusId> },
+    ModeChanged {
+        lun: LunId,
+        mode: ModeParameters,
+        by: Option<NexusId>,
+    },
     /// A unit attention for every nexus on `lun` (all LUNs when `None`) except `except`.
     AttentionRaised {
         lun: Option<LunId>,

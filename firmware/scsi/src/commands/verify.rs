@@ -238,8 +238,8 @@ async fn write_and_verify<B: BlockBackend>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
     use super::super::memory_fixture::{MemFixture, BLOCKS};
+    use super::super::test_support::*;
     use crate::status::ScsiStatus;
     use alloc::vec;
     use alloc::vec::Vec;
