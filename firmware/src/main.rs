@@ -91,6 +91,24 @@ fn lun_config(enclosure: &Enclosure, index: u32, spec: &LunSpec) -> Result<LunCo
     })
 }
 
+/// Milliseconds since 1970 from the host clock (0 if it is set before 1970).
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How often thin LUNs' provisioning thresholds are checked (CTL polls every 10 s).
+const PROVISIONING_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn watch_provisioning(device: Rc<TargetDevice<Storage>>) {
+    let mut tick = tokio::time::interval(PROVISIONING_CHECK);
+    loop {
+        tick.tick().await;
+        device.check_provisioning_thresholds();
+    }
+}
+
 fn target_auth(options: &Options) -> Result<Auth, String> {
     match (&options.chap, &options.chap_mutual) {
         (None, None) => Ok(Auth::None),
@@ -120,6 +138,7 @@ async fn run(options: Options) -> Result<(), String> {
     let store = parameter_store::FileStore::new(enclosure.dir().join("params"))
         .map_err(|e| format!("parameter store in {}: {e}", enclosure.dir().display()))?;
     device.set_store(Box::new(store));
+    device.set_clock(wall_clock_ms);
     let device: Rc<TargetDevice<Storage>> = Rc::new(device);
     for (i, text) in options.luns.iter().enumerate() {
         let spec = LunSpec::parse(text)?;
@@ -154,6 +173,7 @@ async fn run(options: Options) -> Result<(), String> {
         vec![TargetDef { access, port }],
         device.clone(),
     ));
+    tokio::task::spawn_local(watch_provisioning(device.clone()));
     let luns = device.luns().len();
     println!(
         "dyad: controller {} ready: iSCSI portal {listen}, target {}, {luns} LUN{}",

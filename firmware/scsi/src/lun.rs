@@ -8,7 +8,7 @@ use crate::task_set::TaskSet;
 use crate::ua::{PendingAttentions, UnitAttention};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use serde::{Deserialize, Serialize};
 
 /// A LUN's global identity: the same number on both controllers (CTL's `ctl-lun`).
@@ -145,6 +145,8 @@ pub struct Lun<B> {
     pub(crate) buffer: RefCell<BufferState>,
     pub(crate) sanitize: RefCell<SanitizeState>,
     pub(crate) stats: Statistics,
+    /// A thin-provisioning soft threshold was reported and has not been uncrossed since.
+    pub(crate) threshold_reached: Cell<bool>,
 }
 
 impl<B: BlockBackend> Lun<B> {
@@ -165,6 +167,7 @@ impl<B: BlockBackend> Lun<B> {
             buffer: RefCell::default(),
             sanitize: RefCell::default(),
             stats: Statistics::default(),
+            threshold_reached: Cell::new(false),
         }
     }
 

@@ -148,11 +148,14 @@ const TMF_BYTE0: u8 = 0x80 | 0x40 | 0x10 | 0x08 | 0x04 | 0x02;
 const TMF_BYTE1: u8 = 0x04 | 0x02 | 0x01;
 const REPD: u8 = 0x80;
 
-/// The core has no clock; until the device offers one, REPORT TIMESTAMP reports this
-/// counter, which starts at 0 with the process and advances by one per report, with the
-/// TIMESTAMP ORIGIN saying it was initialized to zero at power on (SPC-5 table 288, 000b):
-/// monotonic, never a date.
+/// Without a clock from the board (tests), REPORT TIMESTAMP reports this counter, which
+/// starts at 0 with the process and advances by one per report, with the TIMESTAMP ORIGIN
+/// saying it was initialized to zero at power on (SPC-5 table 288, 000b): monotonic, never a
+/// date.
 static TIMESTAMP: AtomicU64 = AtomicU64::new(0);
+
+/// TIMESTAMP ORIGIN 011b: set by a method outside SPC (the board's clock).
+const ORIGIN_OUTSIDE: u8 = 0b011;
 
 /// Upper bound on the data REPORT TARGET PORT GROUPS returns, for the buffer budget.
 const MAX_PORT_GROUPS_DATA: u32 = 64 << 10;
@@ -225,7 +228,7 @@ pub(crate) async fn execute<B: BlockBackend>(
         Kind::ReportSupportedTaskManagementFunctions => {
             report_supported_task_management_functions(ctx.cdb)
         }
-        Kind::ReportTimestamp => report_timestamp(),
+        Kind::ReportTimestamp => report_timestamp(ctx.device.now_ms()),
         _ => return ctx.fail(&asc::INVALID_COMMAND_OPERATION_CODE),
     };
     ctx.data_in(data, allocation_length)
@@ -343,12 +346,18 @@ fn report_supported_task_management_functions(cdb: &[u8]) -> Vec<u8> {
     data
 }
 
-fn report_timestamp() -> Vec<u8> {
-    let now = TIMESTAMP.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF_FFFF;
+fn report_timestamp(clock: Option<u64>) -> Vec<u8> {
     let mut data = alloc::vec![0u8; 12];
     data[..2].copy_from_slice(&10u16.to_be_bytes()); // TIMESTAMP PARAMETER DATA LENGTH
-                                                     // TIMESTAMP ORIGIN 000b: initialized to zero at power on.
-    data[4..10].copy_from_slice(&now.to_be_bytes()[2..]);
+    let now = match clock {
+        Some(ms) => {
+            data[2] = ORIGIN_OUTSIDE;
+            ms
+        }
+        // TIMESTAMP ORIGIN 000b: initialized to zero at power on.
+        None => TIMESTAMP.fetch_add(1, Ordering::Relaxed),
+    };
+    data[4..10].copy_from_slice(&(now & 0xFFFF_FFFF_FFFF).to_be_bytes()[2..]);
     data
 }
 
@@ -535,6 +544,15 @@ mod tests {
         assert_eq!(first[2] & 0x07, 0, "origin: zero at power on");
         assert!(crate::cdb::be(&second, 4, 6) > crate::cdb::be(&first, 4, 6));
         assert_invalid_field(&f.run(0, &[0xA3, 0x0F, 1, 0, 0, 0, 0, 0, 0, 12, 0, 0]), 2);
+    }
+
+    #[test]
+    fn timestamps_come_from_the_board_clock_when_there_is_one() {
+        let mut f = Fixture::new();
+        f.device.set_clock(|| 1_764_028_800_123);
+        let d = good(f.run(0, &[0xA3, 0x0F, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0]));
+        assert_eq!(d[2] & 0x07, 0b011);
+        assert_eq!(crate::cdb::be(&d, 4, 6), 1_764_028_800_123);
     }
 
     fn rtpg(format: u8, alloc: u32) -> [u8; 12] {
