@@ -6,10 +6,21 @@
  *   iscsi-pattern verify URL LBA COUNT SEED   read them back and compare
  *   iscsi-pattern bench-write URL [-r] [-m QD] [-b BLOCKS] [-t SECONDS]
  *                                             WRITE16 load at a queue depth, like iscsi-perf
+ *   iscsi-pattern caw-increment URL LBA N WRITER
+ *                                             N increments of the counter block at LBA,
+ *                                             each a read and a COMPARE AND WRITE,
+ *                                             retried on MISCOMPARE
+ *   iscsi-pattern caw-read URL LBA            print the counter block's value
+ *
+ * The counter block: bytes 0-7 the counter (little-endian), 8-15 the id of the writer
+ * that last wrote it, the rest a pattern of the counter, so a torn or misplaced write
+ * shows. An all-zero block is counter 0.
  *
  * Exit status: 0 success, 1 data mismatch, 2 usage, 3 iSCSI or SCSI error.
- * bench-write prints one machine-readable line:
+ * bench-write, caw-increment and caw-read print one machine-readable line each:
  *   bench-write: ios N seconds S iops I mibps M blocksize B
+ *   caw-increment: writer W increments N miscompares M busy B last V
+ *   caw-read: counter V writer W consistent yes|no
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,7 +54,9 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: iscsi-pattern write URL LBA COUNT SEED\n"
 		"       iscsi-pattern verify URL LBA COUNT SEED\n"
-		"       iscsi-pattern bench-write URL [-r] [-m QD] [-b BLOCKS] [-t SECONDS]\n");
+		"       iscsi-pattern bench-write URL [-r] [-m QD] [-b BLOCKS] [-t SECONDS]\n"
+		"       iscsi-pattern caw-increment URL LBA N WRITER\n"
+		"       iscsi-pattern caw-read URL LBA\n");
 	exit(2);
 }
 
@@ -411,6 +424,186 @@ static int do_bench_write(int argc, char **argv)
 	return 0;
 }
 
+/* ---- caw-increment / caw-read: a counter kept with COMPARE AND WRITE ---- */
+
+/* Give up on one increment after this many MISCOMPAREs or BUSYs in a row: a target
+ * whose COMPARE AND WRITE never succeeds must fail the run, not hang it. */
+#define CAW_MAX_ATTEMPTS 100000
+
+static uint64_t get_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--) {
+		v = (v << 8) | p[i];
+	}
+	return v;
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		p[i] = (unsigned char)(v >> (8 * i));
+	}
+}
+
+/* The counter block of `counter` last written by `writer`. */
+static void counter_block(unsigned char *buf, uint32_t size, uint64_t counter, uint64_t writer)
+{
+	fill_block(buf, size, counter, writer);
+	put_le64(buf, counter);
+	put_le64(buf + 8, writer);
+}
+
+/* Whether `buf` is a counter block: all zeros (counter 0), or the pattern of the counter
+ * and writer in its first 16 bytes. */
+static int counter_consistent(const unsigned char *buf, uint32_t size, unsigned char *scratch)
+{
+	int zero = 1;
+	for (uint32_t i = 0; i < size; i++) {
+		if (buf[i] != 0) {
+			zero = 0;
+			break;
+		}
+	}
+	if (zero) {
+		return 1;
+	}
+	counter_block(scratch, size, get_le64(buf), get_le64(buf + 8));
+	return memcmp(buf, scratch, size) == 0;
+}
+
+/* READ(16) of one block into `buf`; 0 or -1. */
+static int read_block(struct lun *l, uint64_t lba, unsigned char *buf)
+{
+	struct scsi_task *task = iscsi_read16_sync(l->iscsi, l->lun, lba, l->block_size,
+						   l->block_size, 0, 0, 0, 0, 0);
+	if (task == NULL || task->status != SCSI_STATUS_GOOD ||
+	    task->datain.size < (int)l->block_size) {
+		fprintf(stderr, "iscsi-pattern: READ(16) at %" PRIu64 " failed: %s\n", lba,
+			iscsi_get_error(l->iscsi));
+		if (task != NULL) {
+			scsi_free_scsi_task(task);
+		}
+		return -1;
+	}
+	memcpy(buf, task->datain.data, l->block_size);
+	scsi_free_scsi_task(task);
+	return 0;
+}
+
+static int open_counter(struct lun *l, const char *url, uint64_t lba)
+{
+	lun_open(l, url);
+	if (check_range(l, lba, 1) != 0) {
+		lun_close(l);
+		return -1;
+	}
+	return 0;
+}
+
+static int do_caw_increment(const char *url, uint64_t lba, uint64_t n, uint64_t writer)
+{
+	struct lun l;
+	if (open_counter(&l, url, lba) != 0) {
+		return 2;
+	}
+	uint32_t bs = l.block_size;
+	/* COMPARE AND WRITE's data-out: the block expected, then the block to write. */
+	unsigned char *both = malloc(2 * (size_t)bs);
+	unsigned char *scratch = malloc(bs);
+	if (both == NULL || scratch == NULL) {
+		fprintf(stderr, "iscsi-pattern: out of memory\n");
+		return 3;
+	}
+	uint64_t miscompares = 0, busy = 0, last = 0;
+	int rc = 0;
+	for (uint64_t i = 0; i < n && rc == 0; i++) {
+		int done = 0;
+		for (int attempt = 0; !done; attempt++) {
+			if (attempt == CAW_MAX_ATTEMPTS) {
+				fprintf(stderr, "iscsi-pattern: increment %" PRIu64 " did not succeed in %d attempts\n",
+					i, CAW_MAX_ATTEMPTS);
+				rc = 3;
+				break;
+			}
+			if (read_block(&l, lba, both) != 0) {
+				rc = 3;
+				break;
+			}
+			if (!counter_consistent(both, bs, scratch)) {
+				fprintf(stderr, "iscsi-pattern: the counter block at %" PRIu64 " is torn or foreign "
+					"(counter %" PRIu64 ", writer %" PRIu64 ")\n",
+					lba, get_le64(both), get_le64(both + 8));
+				rc = 1;
+				break;
+			}
+			uint64_t next = get_le64(both) + 1;
+			counter_block(both + bs, bs, next, writer);
+			struct scsi_task *task = iscsi_compareandwrite_sync(l.iscsi, l.lun, lba, both,
+									    2 * bs, bs, 0, 0, 0, 0, 0);
+			if (task == NULL) {
+				fprintf(stderr, "iscsi-pattern: COMPARE AND WRITE at %" PRIu64 " failed: %s\n",
+					lba, iscsi_get_error(l.iscsi));
+				rc = 3;
+				break;
+			}
+			if (task->status == SCSI_STATUS_GOOD) {
+				done = 1;
+				last = next;
+			} else if (task->status == SCSI_STATUS_CHECK_CONDITION &&
+				   task->sense.key == SCSI_SENSE_MISCOMPARE) {
+				/* The other writer got there first: read again and retry. */
+				miscompares++;
+			} else if (task->status == SCSI_STATUS_BUSY ||
+				   task->status == SCSI_STATUS_TASK_SET_FULL) {
+				busy++;
+			} else {
+				fprintf(stderr, "iscsi-pattern: COMPARE AND WRITE at %" PRIu64 " failed: "
+					"status 0x%x sense key 0x%x ascq 0x%04x: %s\n", lba, task->status,
+					task->sense.key, task->sense.ascq, iscsi_get_error(l.iscsi));
+				rc = 3;
+			}
+			scsi_free_scsi_task(task);
+			if (rc != 0) {
+				break;
+			}
+		}
+	}
+	free(both);
+	free(scratch);
+	lun_close(&l);
+	printf("caw-increment: writer %" PRIu64 " increments %" PRIu64 " miscompares %" PRIu64
+	       " busy %" PRIu64 " last %" PRIu64 "\n", writer, rc == 0 ? n : 0, miscompares, busy, last);
+	return rc;
+}
+
+static int do_caw_read(const char *url, uint64_t lba)
+{
+	struct lun l;
+	if (open_counter(&l, url, lba) != 0) {
+		return 2;
+	}
+	unsigned char *buf = malloc(l.block_size);
+	unsigned char *scratch = malloc(l.block_size);
+	if (buf == NULL || scratch == NULL) {
+		fprintf(stderr, "iscsi-pattern: out of memory\n");
+		return 3;
+	}
+	int rc = 0;
+	if (read_block(&l, lba, buf) != 0) {
+		rc = 3;
+	} else {
+		int consistent = counter_consistent(buf, l.block_size, scratch);
+		printf("caw-read: counter %" PRIu64 " writer %" PRIu64 " consistent %s\n",
+		       get_le64(buf), get_le64(buf + 8), consistent ? "yes" : "no");
+		rc = consistent ? 0 : 1;
+	}
+	free(buf);
+	free(scratch);
+	lun_close(&l);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -418,6 +611,13 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "bench-write") == 0) {
 		return do_bench_write(argc - 2, argv + 2);
+	}
+	if (strcmp(argv[1], "caw-read") == 0 && argc == 4) {
+		return do_caw_read(argv[2], parse_u64(argv[3], "LBA"));
+	}
+	if (strcmp(argv[1], "caw-increment") == 0 && argc == 6) {
+		return do_caw_increment(argv[2], parse_u64(argv[3], "LBA"),
+					parse_u64(argv[4], "N"), parse_u64(argv[5], "WRITER"));
 	}
 	if (argc != 6) {
 		usage();

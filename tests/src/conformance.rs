@@ -2,6 +2,7 @@
 //! counts. The tool has no timeout of its own, so a hung command would hang the run: the
 //! runner kills it at a deadline and re-runs, one by one, the tests that had not finished.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
 use std::process::Command;
@@ -42,12 +43,18 @@ pub struct SuiteReport {
     pub pattern: String,
     /// Per suite, in the order the suite first reported.
     pub suites: Vec<(String, SuiteCounts)>,
+    /// `Suite.Test` of every test that passed (skips excluded).
+    pub passed: Vec<String>,
     /// `Suite.Test` of every failed test, timed-out and crashed ones included.
     pub failed: Vec<String>,
+    /// Why each of `failed` failed, as far as the output says (see `cunit::TestResult`).
+    pub failure_details: BTreeMap<String, Vec<String>>,
     /// `Suite.Test` of the tests killed at the deadline (also in `failed`).
     pub timed_out: Vec<String>,
     /// `Suite.Test` of the tests that skipped themselves (a feature the target lacks).
     pub skipped: Vec<String>,
+    /// Why each of `skipped` skipped: the text of its `[SKIPPED]` lines.
+    pub skip_reasons: BTreeMap<String, Vec<String>>,
     /// Problems that are not one test's: the tool could not run or log in, a suite's
     /// set-up failed, the list of tests could not be read.
     pub errors: Vec<String>,
@@ -64,7 +71,7 @@ impl SuiteReport {
         }
     }
 
-    fn record(&mut self, suite: &str, test: &str, outcome: Outcome) {
+    fn record(&mut self, suite: &str, test: &str, outcome: Outcome, skip_reasons: &[String]) {
         let index = match self.suites.iter().position(|(name, _)| name == suite) {
             Some(i) => i,
             None => {
@@ -76,8 +83,13 @@ impl SuiteReport {
         self.suites[index].1.add(outcome);
         match outcome {
             Outcome::Failed => self.failed.push(format!("{suite}.{test}")),
-            Outcome::Skipped => self.skipped.push(format!("{suite}.{test}")),
-            Outcome::Passed => {}
+            Outcome::Skipped => {
+                let name = format!("{suite}.{test}");
+                self.skip_reasons
+                    .insert(name.clone(), skip_reasons.to_vec());
+                self.skipped.push(name);
+            }
+            Outcome::Passed => self.passed.push(format!("{suite}.{test}")),
         }
     }
 
@@ -85,11 +97,14 @@ impl SuiteReport {
     /// deadline (else an unfinished test means the tool crashed in it).
     fn absorb(&mut self, parsed: &Parsed, cut_short: bool) {
         for r in &parsed.results {
-            self.record(&r.suite, &r.test, r.outcome);
+            self.record(&r.suite, &r.test, r.outcome, &r.skip_reasons);
+            if !r.details.is_empty() {
+                self.failure_details.insert(r.name(), r.details.clone());
+            }
         }
         if let Some(name) = &parsed.unfinished {
             let (suite, test) = name.split_once('.').unwrap_or((name.as_str(), ""));
-            self.record(suite, test, Outcome::Failed);
+            self.record(suite, test, Outcome::Failed, &[]);
             if cut_short {
                 self.timed_out.push(name.clone());
             } else {
@@ -98,6 +113,38 @@ impl SuiteReport {
             }
         }
         self.errors.extend(parsed.suite_errors.iter().cloned());
+    }
+
+    /// Adds the results of another run (e.g. the same target's tests on another LUN): suites
+    /// seen in both are summed, new ones appended.
+    pub fn merge(&mut self, other: SuiteReport) {
+        for (name, c) in other.suites {
+            match self.suites.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, mine)) => {
+                    mine.passed += c.passed;
+                    mine.failed += c.failed;
+                    mine.skipped += c.skipped;
+                }
+                None => self.suites.push((name, c)),
+            }
+        }
+        self.passed.extend(other.passed);
+        self.failed.extend(other.failed);
+        self.timed_out.extend(other.timed_out);
+        self.skipped.extend(other.skipped);
+        self.skip_reasons.extend(other.skip_reasons);
+        self.failure_details.extend(other.failure_details);
+        self.errors.extend(other.errors);
+        self.reran_singly |= other.reran_singly;
+        self.elapsed += other.elapsed;
+    }
+
+    /// The counts of one suite, if it reported.
+    pub fn counts(&self, suite: &str) -> Option<SuiteCounts> {
+        self.suites
+            .iter()
+            .find(|(name, _)| name == suite)
+            .map(|(_, c)| *c)
     }
 
     /// The sum over all suites.
@@ -153,8 +200,9 @@ impl SuiteReport {
             t.total(),
             self.elapsed.as_secs_f64()
         );
-        if !self.skipped.is_empty() {
-            let _ = writeln!(out, "skipped: {}", self.skipped.join(", "));
+        for name in &self.skipped {
+            let reasons = self.skip_reasons.get(name).map_or(&[][..], Vec::as_slice);
+            let _ = writeln!(out, "skipped: {name}: {}", reasons.join(" / "));
         }
         for name in &self.failed {
             let note = if self.timed_out.contains(name) {
@@ -163,6 +211,9 @@ impl SuiteReport {
                 ""
             };
             let _ = writeln!(out, "FAILED: {name}{note}");
+            for detail in self.failure_details.get(name).into_iter().flatten() {
+                let _ = writeln!(out, "    {detail}");
+            }
         }
         for error in &self.errors {
             let _ = writeln!(out, "ERROR: {error}");
@@ -304,4 +355,117 @@ fn tail(text: &str, max: usize) -> &str {
         start += 1;
     }
     &text[start..]
+}
+
+/// Two targets' per-suite counts next to each other:
+/// `suite | LEFT pass fail skip | RIGHT pass fail skip`, suites in `order` first, then any
+/// other suite either side reported; a side that did not run shows `-`.
+pub fn side_by_side(
+    order: &[String],
+    left: (&str, Option<&SuiteReport>),
+    right: (&str, Option<&SuiteReport>),
+) -> String {
+    let mut suites: Vec<String> = order.to_vec();
+    for report in [left.1, right.1].into_iter().flatten() {
+        for (name, _) in &report.suites {
+            if !suites.contains(name) {
+                suites.push(name.clone());
+            }
+        }
+    }
+    let width = suites.iter().map(String::len).chain([5]).max().unwrap_or(5);
+    let cell = |report: Option<&SuiteReport>, counts: Option<SuiteCounts>| match (report, counts) {
+        (None, _) => format!("{:>4} {:>4} {:>4}", "-", "-", "-"),
+        (Some(_), None) => format!("{:>4} {:>4} {:>4}", 0, 0, 0),
+        (Some(_), Some(c)) => format!("{:>4} {:>4} {:>4}", c.passed, c.failed, c.skipped),
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$} | {:<14} | {:<14}",
+        "suite", left.0, right.0
+    );
+    let _ = writeln!(
+        out,
+        "{:<width$} | {:>4} {:>4} {:>4} | {:>4} {:>4} {:>4}",
+        "", "pass", "fail", "skip", "pass", "fail", "skip"
+    );
+    for suite in &suites {
+        let _ = writeln!(
+            out,
+            "{suite:<width$} | {} | {}",
+            cell(left.1, left.1.and_then(|r| r.counts(suite))),
+            cell(right.1, right.1.and_then(|r| r.counts(suite)))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<width$} | {} | {}",
+        "total",
+        cell(left.1, left.1.map(SuiteReport::total)),
+        cell(right.1, right.1.map(SuiteReport::total))
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(suites: &[(&str, u32, u32, u32)]) -> SuiteReport {
+        SuiteReport {
+            suites: suites
+                .iter()
+                .map(|&(name, passed, failed, skipped)| {
+                    (
+                        name.to_string(),
+                        SuiteCounts {
+                            passed,
+                            failed,
+                            skipped,
+                        },
+                    )
+                })
+                .collect(),
+            ..SuiteReport::default()
+        }
+    }
+
+    #[test]
+    fn merging_sums_suites_seen_twice() {
+        let mut a = report(&[("Read10", 3, 1, 0), ("Inquiry", 5, 0, 1)]);
+        a.failed.push("Read10.Async".into());
+        let mut b = report(&[("Inquiry", 1, 0, 0), ("Unmap", 2, 0, 0)]);
+        b.skipped.push("Unmap.VPD".into());
+        a.merge(b);
+        assert_eq!(
+            a.counts("Inquiry"),
+            Some(SuiteCounts {
+                passed: 6,
+                failed: 0,
+                skipped: 1
+            })
+        );
+        assert_eq!(a.counts("Unmap").map(|c| c.passed), Some(2));
+        assert_eq!(a.total().total(), 13);
+        assert_eq!(a.failed, vec!["Read10.Async".to_string()]);
+        assert_eq!(a.skipped, vec!["Unmap.VPD".to_string()]);
+    }
+
+    #[test]
+    fn side_by_side_shows_both_targets_per_suite() {
+        let ours = report(&[("Read10", 6, 0, 0)]);
+        let theirs = report(&[("Read10", 5, 1, 0), ("Unmap", 0, 0, 3)]);
+        let table = side_by_side(
+            &["Read10".to_string()],
+            ("dyad", Some(&ours)),
+            ("tgtd", Some(&theirs)),
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[2], "Read10 |    6    0    0 |    5    1    0");
+        assert_eq!(lines[3], "Unmap  |    0    0    0 |    0    0    3");
+        assert_eq!(lines[4], "total  |    6    0    0 |    5    1    3");
+        let alone = side_by_side(&[], ("dyad", Some(&ours)), ("tgtd", None));
+        assert!(alone.contains("Read10 |    6    0    0 |    -    -    -"));
+    }
 }

@@ -31,6 +31,12 @@ pub struct TestResult {
     pub suite: String,
     pub test: String,
     pub outcome: Outcome,
+    /// The text after each `[SKIPPED]` the test logged before its verdict (the reason,
+    /// e.g. `SANITIZE CRYPTO_ERASE is not implemented ...`); empty unless it skipped.
+    pub skip_reasons: Vec<String>,
+    /// Why a failed test failed: the `[FAILED]` lines it logged and CUnit's list of failed
+    /// assertions (`1. test_x.c:98  - CU_ASSERT...`); empty unless it failed.
+    pub details: Vec<String>,
 }
 
 impl TestResult {
@@ -54,7 +60,8 @@ struct Pending {
     suite: String,
     test: String,
     result: Option<Outcome>,
-    skipped: bool,
+    skip_reasons: Vec<String>,
+    details: Vec<String>,
 }
 
 impl Pending {
@@ -62,14 +69,28 @@ impl Pending {
     /// line that starts with a verdict decides; what comes after it is not the test's.
     fn observe(&mut self, line: &str) {
         if self.result.is_some() {
+            // CUnit lists a failed test's assertions right after its verdict.
+            let trimmed = line.trim_start();
+            let numbered = trimmed
+                .split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if self.result == Some(Outcome::Failed) && line.starts_with(' ') && numbered {
+                // The suite's clean-up may log on the same line as the last assertion.
+                let assertion = trimmed.split("    [").next().unwrap_or(trimmed);
+                self.details.push(assertion.trim_end().to_string());
+            }
             return;
+        }
+        if line.contains("[FAILED]") {
+            self.details.push(line.trim().to_string());
         }
         if line.starts_with("passed") {
             self.result = Some(Outcome::Passed);
         } else if line.starts_with("FAILED") {
             self.result = Some(Outcome::Failed);
-        } else if line.contains("[SKIPPED]") {
-            self.skipped = true;
+        } else if let Some(at) = line.find("[SKIPPED]") {
+            let reason = line[at + "[SKIPPED]".len()..].trim();
+            self.skip_reasons.push(reason.to_string());
         }
     }
 }
@@ -83,17 +104,29 @@ pub fn parse(output: &str) -> Parsed {
     fn finish(parsed: &mut Parsed, pending: Option<Pending>) {
         let Some(p) = pending else { return };
         let outcome = match p.result {
-            Some(Outcome::Passed) if p.skipped => Outcome::Skipped,
+            Some(Outcome::Passed) if !p.skip_reasons.is_empty() => Outcome::Skipped,
             Some(outcome) => outcome,
             None => {
                 parsed.unfinished = Some(format!("{}.{}", p.suite, p.test));
                 return;
             }
         };
+        let skip_reasons = if outcome == Outcome::Skipped {
+            p.skip_reasons
+        } else {
+            Vec::new()
+        };
+        let details = if outcome == Outcome::Failed {
+            p.details
+        } else {
+            Vec::new()
+        };
         parsed.results.push(TestResult {
             suite: p.suite,
             test: p.test,
             outcome,
+            skip_reasons,
+            details,
         });
     }
 
@@ -111,7 +144,8 @@ pub fn parse(output: &str) -> Parsed {
                 suite: suite.clone(),
                 test: test.trim().to_string(),
                 result: None,
-                skipped: false,
+                skip_reasons: Vec::new(),
+                details: Vec::new(),
             };
             p.observe(tail);
             pending = Some(p);
@@ -148,6 +182,7 @@ mod tests {
 Suite: iSCSIdatasn
   Test: iSCSIDataSnInvalid ...FAILED
     1. test_iscsi_datasn_invalid.c:98  - CU_ASSERT_NOT_EQUAL(ret,0)
+    2. test_iscsi_datasn_invalid.c:116  - CU_ASSERT_NOT_EQUAL(ret,0)    [SKIPPED] PERSISTENT RESERVE IN is not implemented.
 Suite: Inquiry
   Test: Standard ...passed
   Test: BlockLimits ...    [SKIPPED] Logical unit is fully provisioned. Skipping test
@@ -183,6 +218,22 @@ Run Summary:    Type  Total    Ran Passed Failed Inactive
             ]
         );
         assert_eq!(parsed.unfinished, None);
+        assert_eq!(
+            parsed.results[2].skip_reasons,
+            vec!["Logical unit is fully provisioned. Skipping test".to_string()]
+        );
+        assert!(
+            parsed.results[4].skip_reasons.is_empty(),
+            "clean-up text is not the test's"
+        );
+        assert_eq!(
+            parsed.results[0].details,
+            vec![
+                "1. test_iscsi_datasn_invalid.c:98  - CU_ASSERT_NOT_EQUAL(ret,0)".to_string(),
+                "2. test_iscsi_datasn_invalid.c:116  - CU_ASSERT_NOT_EQUAL(ret,0)".to_string()
+            ]
+        );
+        assert!(parsed.results[1].details.is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Real initiators as commands: libiscsi's `iscsi-ls`, `iscsi-inq`, `iscsi-readcapacity16`,
-//! and our `iscsi-pattern` helper (tests/initiator/iscsi-pattern.c) for writes.
+//! and our `iscsi-pattern` helper (tests/initiator/iscsi-pattern.c) for writes and the
+//! COMPARE AND WRITE counter.
 
 use std::io;
 use std::process::Command;
@@ -128,6 +129,105 @@ pub fn pattern_verify(url: &str, lba: u64, count: u64, seed: u64) -> io::Result<
     run(pattern_command("verify", url, lba, count, seed)?)
 }
 
+/// How long one `caw-increment` run may take: hundreds of increments, each a read and a
+/// COMPARE AND WRITE, retried under contention, on a loaded machine.
+const CAW_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn helper() -> io::Result<Command> {
+    let helper = paths::pattern_binary();
+    paths::require_file(
+        &helper,
+        "build it with `make initiator` (or set DYAD_ISCSI_PATTERN)",
+    )?;
+    Ok(Command::new(helper))
+}
+
+/// `iscsi-pattern caw-increment URL LBA N WRITER`: `n` increments of the counter block at
+/// `lba` through its own session, each retried on MISCOMPARE.
+pub fn caw_increment(url: &str, lba: u64, n: u64, writer: u64) -> io::Result<RunOutput> {
+    let mut cmd = helper()?;
+    cmd.arg("caw-increment")
+        .arg(url)
+        .arg(lba.to_string())
+        .arg(n.to_string())
+        .arg(writer.to_string());
+    let name = child::describe(&cmd);
+    child::run_with_timeout(&mut cmd, CAW_TIMEOUT)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run {name}: {e}")))
+}
+
+/// `iscsi-pattern caw-read URL LBA`.
+pub fn caw_read(url: &str, lba: u64) -> io::Result<RunOutput> {
+    let mut cmd = helper()?;
+    cmd.arg("caw-read").arg(url).arg(lba.to_string());
+    run(cmd)
+}
+
+/// What `caw-increment` reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CawIncrements {
+    pub writer: u64,
+    pub increments: u64,
+    pub miscompares: u64,
+    pub busy: u64,
+    /// The counter value of its last successful COMPARE AND WRITE.
+    pub last: u64,
+}
+
+/// What `caw-read` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CawCounter {
+    pub counter: u64,
+    pub writer: u64,
+    /// Whether the block is whole: all zeros, or exactly the pattern of its counter.
+    pub consistent: bool,
+}
+
+/// `KEY VALUE` pairs after `prefix` on the first line that starts with it.
+fn fields<'a>(output: &'a str, prefix: &str) -> Option<Vec<(&'a str, &'a str)>> {
+    let line = output.lines().find_map(|l| l.strip_prefix(prefix))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    Some(
+        words
+            .chunks(2)
+            .filter_map(|c| Some((c[0], *c.get(1)?)))
+            .collect(),
+    )
+}
+
+fn field<T: std::str::FromStr>(pairs: &[(&str, &str)], key: &str) -> Option<T> {
+    pairs
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// Reads `caw-increment: writer W increments N miscompares M busy B last V`.
+pub fn parse_caw_increments(output: &str) -> Option<CawIncrements> {
+    let f = fields(output, "caw-increment:")?;
+    Some(CawIncrements {
+        writer: field(&f, "writer")?,
+        increments: field(&f, "increments")?,
+        miscompares: field(&f, "miscompares")?,
+        busy: field(&f, "busy")?,
+        last: field(&f, "last")?,
+    })
+}
+
+/// Reads `caw-read: counter V writer W consistent yes|no`.
+pub fn parse_caw_counter(output: &str) -> Option<CawCounter> {
+    let f = fields(output, "caw-read:")?;
+    Some(CawCounter {
+        counter: field(&f, "counter")?,
+        writer: field(&f, "writer")?,
+        consistent: match f.iter().find(|(k, _)| *k == "consistent")?.1 {
+            "yes" => true,
+            "no" => false,
+            _ => return None,
+        },
+    })
+}
+
 /// The keys the target sent in its login responses (`MaxRecvDataSegmentLength`,
 /// `MaxBurstLength`, ...), from libiscsi's debug log of an `iscsi-inq` login. A key the
 /// target did not send is absent: the RFC default applies.
@@ -175,6 +275,39 @@ mod tests {
         );
         assert_eq!(c.bytes(), 1 << 30);
         assert_eq!(parse_capacity("garbage"), None);
+    }
+
+    #[test]
+    fn reads_the_counter_helper_lines() {
+        assert_eq!(
+            parse_caw_increments(
+                "caw-increment: writer 2 increments 500 miscompares 37 busy 0 last 999\n"
+            ),
+            Some(CawIncrements {
+                writer: 2,
+                increments: 500,
+                miscompares: 37,
+                busy: 0,
+                last: 999
+            })
+        );
+        assert_eq!(
+            parse_caw_counter("caw-read: counter 1000 writer 1 consistent yes\n"),
+            Some(CawCounter {
+                counter: 1000,
+                writer: 1,
+                consistent: true
+            })
+        );
+        assert_eq!(
+            parse_caw_counter("caw-read: counter 7 writer 1 consistent no"),
+            Some(CawCounter {
+                counter: 7,
+                writer: 1,
+                consistent: false
+            })
+        );
+        assert_eq!(parse_caw_counter("garbage"), None);
     }
 
     #[test]

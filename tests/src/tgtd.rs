@@ -1,6 +1,8 @@
 //! tgtd, the peer target we validate the harness on and measure against: started in the
 //! foreground on a loopback port with a file-backed disk at LUN 1 (tgt keeps LUN 0 for its
-//! controller), configured with tgtadm, torn down on drop.
+//! controller) and optionally further disks at LUN 2, 3, ... with tgtadm `--params`
+//! (`readonly=1`, `removable=1`, `thin_provisioning=1`), configured with tgtadm, torn
+//! down on drop.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -35,6 +37,10 @@ pub struct TgtdConfig {
     pub large_segments: bool,
     /// Require CHAP from initiators.
     pub chap: Option<Credentials>,
+    /// Further disks of `size` bytes at LUN 2, 3, ...: each entry is the tgtadm `--params`
+    /// value for that LUN (empty for none). Their sparse backing files live in a temporary
+    /// directory under `backing_dir`.
+    pub extra_luns: Vec<String>,
 }
 
 impl Default for TgtdConfig {
@@ -46,6 +52,7 @@ impl Default for TgtdConfig {
             iqn: "iqn.2026-11.dev.dyad:tgtd".to_string(),
             large_segments: false,
             chap: None,
+            extra_luns: Vec::new(),
         }
     }
 }
@@ -55,6 +62,8 @@ pub struct Tgtd {
     config: TgtdConfig,
     port: u16,
     backing: PathBuf,
+    /// Backing files of `config.extra_luns`, LUN 2 first.
+    extra_backing: Vec<PathBuf>,
     child: Option<Child>,
     log: SharedLog,
     _tempdir: Option<TempDir>,
@@ -65,27 +74,39 @@ impl Tgtd {
     pub const DISK_LUN: u32 = 1;
 
     pub fn start(config: TgtdConfig) -> io::Result<Tgtd> {
-        let (backing, tempdir) = match &config.backing_file {
-            Some(path) => (path.clone(), None),
-            None => {
-                let dir = match &config.backing_dir {
-                    Some(base) => TempDir::new_in(base, "tgtd")?,
-                    None => TempDir::new("tgtd")?,
-                };
-                (dir.path().join("disk.img"), Some(dir))
-            }
+        let tempdir = if config.backing_file.is_none() || !config.extra_luns.is_empty() {
+            Some(match &config.backing_dir {
+                Some(base) => TempDir::new_in(base, "tgtd")?,
+                None => TempDir::new("tgtd")?,
+            })
+        } else {
+            None
         };
-        if !backing.exists() {
-            OpenOptions::new()
-                .create_new(true)
-                .write(true)
-                .open(&backing)?
-                .set_len(config.size)?;
+        let backing = match (&config.backing_file, &tempdir) {
+            (Some(path), _) => path.clone(),
+            (None, Some(dir)) => dir.path().join("disk.img"),
+            (None, None) => unreachable!("a temporary directory is made when no file is given"),
+        };
+        let extra_backing: Vec<PathBuf> = match &tempdir {
+            Some(dir) => (0..config.extra_luns.len())
+                .map(|i| dir.path().join(format!("lun{}.img", i + 2)))
+                .collect(),
+            None => Vec::new(),
+        };
+        for file in std::iter::once(&backing).chain(&extra_backing) {
+            if !file.exists() {
+                OpenOptions::new()
+                    .create_new(true)
+                    .write(true)
+                    .open(file)?
+                    .set_len(config.size)?;
+            }
         }
         let mut tgtd = Tgtd {
             config,
             port: free_loopback_port()?,
             backing,
+            extra_backing,
             child: None,
             log: SharedLog::default(),
             _tempdir: tempdir,
@@ -170,6 +191,48 @@ impl Tgtd {
             "-b",
             &backing,
         ])?;
+        let extra: Vec<(String, String, String)> = self
+            .config
+            .extra_luns
+            .iter()
+            .zip(&self.extra_backing)
+            .enumerate()
+            .map(|(i, (params, file))| {
+                (
+                    (i + 2).to_string(),
+                    file.to_string_lossy().into_owned(),
+                    params.clone(),
+                )
+            })
+            .collect();
+        for (lun, file, params) in &extra {
+            self.tgtadm(&[
+                "--mode",
+                "logicalunit",
+                "--op",
+                "new",
+                "--tid",
+                TID,
+                "--lun",
+                lun,
+                "-b",
+                file,
+            ])?;
+            if !params.is_empty() {
+                self.tgtadm(&[
+                    "--mode",
+                    "logicalunit",
+                    "--op",
+                    "update",
+                    "--tid",
+                    TID,
+                    "--lun",
+                    lun,
+                    "--params",
+                    params,
+                ])?;
+            }
+        }
         self.tgtadm(&[
             "--mode", "target", "--op", "bind", "--tid", TID, "-I", "ALL",
         ])?;
