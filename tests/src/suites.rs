@@ -317,12 +317,6 @@ pub const KNOWN_GAPS: &[KnownGap] = &[
         why: "SANITIZE does not yet run on in the background past task management and resets, \
               and a 1 GiB overwrite ends before the test's 3 s wait",
     },
-    KnownGap {
-        test: "WriteSame10.UnmapUntilEnd",
-        why: "libiscsi 1.19.0 expects blocks written with 0xFF and UNMAP=1 to read back as zeros; \
-              SBC-4 has the data written when it is not what deallocated blocks read as, which \
-              dyad does (upstream libiscsi fixed the WRITE SAME(16) twin of this test)",
-    },
 ];
 
 pub fn known_gap(test: &str) -> Option<&'static KnownGap> {

@@ -55,7 +55,7 @@ struct WriteSame {
     /// The range in bytes on the medium.
     offset: u64,
     len: u64,
-    /// Deallocation is allowed where the block is all zeros (UNMAP or ANCHOR).
+    /// UNMAP or ANCHOR: deallocate the range on a thin LUN.
     unmap: bool,
     ndob: bool,
 }
@@ -160,9 +160,10 @@ async fn write_same<B: BlockBackend>(
         let block = data.get(..block_len(lun)).ok_or(SHORT_DATA_OUT)?;
         (!block.iter().all(|&b| b == 0)).then_some(block)
     };
-    // Deallocated blocks read as zeros (LBPRZ), so only a zero block may become a deallocation;
-    // any other data must be written even with UNMAP set (SBC-4 §4.7.3.3).
-    if ws.unmap && pattern.is_none() && lun.backend.can_deallocate() {
+    // With UNMAP set a thin LUN should deallocate every LBA of the range (SBC-4 WRITE SAME,
+    // table "ANCHOR bit, UNMAP bit and ANC_SUP bit relationships"): each LBA is either written
+    // or deallocated, and the host asked for deallocation. Deallocated blocks read as zeros.
+    if ws.unmap && lun.backend.can_deallocate() {
         return lun
             .backend
             .unmap(ws.offset, ws.len)
@@ -311,22 +312,26 @@ mod tests {
     }
 
     #[test]
-    fn unmap_on_a_thin_lun_deallocates_zero_blocks_and_writes_other_data() {
+    fn unmap_on_a_thin_lun_deallocates_whatever_the_block_holds() {
         let f = MemFixture::new(true);
         f.put(0, &[0xFF; 512 * 8]);
         good(f.run(&ws10(0x08, 0, 8), &[0; 512]));
         assert_eq!(f.lun().backend.unmaps.get(), 1);
         assert!(!f.lun().backend.is_mapped(3));
         assert_eq!(f.backend_bytes(0, 8), vec![0; 4096]);
-        // Data that is not zeros is written, UNMAP or not.
+        // Other data with UNMAP deallocates too: the host asked for deallocation.
+        f.put(0, &[0xFF; 1024]);
         good(f.run(&ws16(0x08, 0, 2), &[5; 512]));
-        assert_eq!(f.lun().backend.unmaps.get(), 1);
+        assert_eq!(f.lun().backend.unmaps.get(), 2);
+        assert_eq!(f.backend_bytes(0, 2), vec![0; 1024]);
+        // Without UNMAP the data is written.
+        good(f.run(&ws16(0x00, 0, 2), &[5; 512]));
         assert_eq!(f.backend_bytes(0, 2), vec![5; 1024]);
         // ANCHOR with UNMAP, and NDOB with UNMAP: no data-out at all.
         good(f.run(&ws16(0x18, 0, 1), &[0; 512]));
         good(f.run(&ws16(0x09, 1, 1), &[]));
         assert_eq!(f.backend_bytes(0, 2), vec![0; 1024]);
-        assert_eq!(f.lun().backend.unmaps.get(), 3);
+        assert_eq!(f.lun().backend.unmaps.get(), 4);
     }
 
     #[test]
