@@ -311,13 +311,11 @@ pub struct KnownGap {
     pub why: &'static str,
 }
 
-pub const KNOWN_GAPS: &[KnownGap] = &[
-    KnownGap {
-        test: "Sanitize.Reset",
-        why: "SANITIZE does not yet run on in the background past task management and resets, \
+pub const KNOWN_GAPS: &[KnownGap] = &[KnownGap {
+    test: "Sanitize.Reset",
+    why: "SANITIZE does not yet run on in the background past task management and resets, \
               and a 1 GiB overwrite ends before the test's 3 s wait",
-    },
-];
+}];
 
 pub fn known_gap(test: &str) -> Option<&'static KnownGap> {
     KNOWN_GAPS.iter().find(|g| g.test == test)
