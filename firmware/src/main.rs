@@ -76,17 +76,23 @@ fn lun_config(enclosure: &Enclosure, index: u32, spec: &LunSpec) -> Result<LunCo
         block_size: spec.block_size,
         pblock_exp: spec.pblock_exp(),
         pblock_offset: spec.physical_block_offset,
-        serial: identity::serial(id, index),
-        device_id: format!("{id:016x}-{index:04}"),
-        naa: identity::naa6(id, index),
-        eui64: identity::eui64(id, index),
-        vendor: "DYAD".into(),
-        product: "dyad disk".into(),
-        revision: "0001".into(),
+        serial: spec
+            .serial
+            .clone()
+            .unwrap_or_else(|| identity::serial(id, index)),
+        device_id: spec
+            .device_id
+            .clone()
+            .unwrap_or_else(|| format!("{id:016x}-{index:04}")),
+        naa: spec.naa.unwrap_or_else(|| identity::naa6(id, index)),
+        eui64: spec.eui64.unwrap_or_else(|| identity::eui64(id, index)),
+        vendor: spec.vendor.clone().unwrap_or_else(|| "DYAD".into()),
+        product: spec.product.clone().unwrap_or_else(|| "dyad disk".into()),
+        revision: spec.revision.clone().unwrap_or_else(|| "0001".into()),
         read_only: spec.read_only,
         removable: spec.removable,
-        write_cache: true,
-        read_cache: true,
+        write_cache: spec.write_cache,
+        read_cache: spec.read_cache,
         thin: spec.thin,
     })
 }

@@ -31,7 +31,8 @@ pub struct Options {
     pub alias: Option<String>,
     /// A LUN, numbered from 0 in order: `slot:N[,size=1G]`, `file:PATH[,size=1G]` or
     /// `ramdisk:SIZE`; options `,bs=512|4096`, `,pbs=BYTES`, `,pofs=BLOCKS`, `,ro`, `,thin`,
-    /// `,removable`.
+    /// `,removable`, `,vendor=`, `,product=`, `,revision=`, `,serial=`, `,device-id=`,
+    /// `,naa=0x<32 hex>`, `,eui=0x<16 hex>`, `,wce=on|off`, `,rcache=on|off`.
     #[arg(long = "lun", default_value = "slot:0,size=1G")]
     pub luns: Vec<String>,
     /// One-way CHAP: the initiator must prove `USER:SECRET`.
@@ -81,6 +82,53 @@ pub struct LunSpec {
     pub thin: bool,
     /// Removable medium (RMB): it can be ejected and locked.
     pub removable: bool,
+    /// Identity overrides: INQUIRY vendor (8), product (16), revision (4), unit serial
+    /// number, T10 vendor device id, NAA 6 (16 bytes) and EUI-64 (8 bytes) designators.
+    pub vendor: Option<String>,
+    pub product: Option<String>,
+    pub revision: Option<String>,
+    pub serial: Option<String>,
+    pub device_id: Option<String>,
+    pub naa: Option<[u8; 16]>,
+    pub eui64: Option<[u8; 8]>,
+    /// Initial write cache (Caching page WCE) and read cache (RCD cleared).
+    pub write_cache: bool,
+    pub read_cache: bool,
+}
+
+/// Parses `0x` + hex digits into exactly `N` bytes.
+fn parse_hex<const N: usize>(what: &str, v: &str) -> Result<[u8; N], String> {
+    let digits = v
+        .strip_prefix("0x")
+        .or_else(|| v.strip_prefix("0X"))
+        .unwrap_or(v);
+    if digits.len() != 2 * N || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{what} '{v}' must be {} hex digits", 2 * N));
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16)
+            .map_err(|_| format!("{what} '{v}' is not hex"))?;
+    }
+    Ok(out)
+}
+
+/// An INQUIRY text field: printable ASCII of at most `max` characters.
+fn parse_ascii(what: &str, v: &str, max: usize) -> Result<String, String> {
+    if v.is_empty() || v.len() > max || !v.bytes().all(|b| (0x20..0x7F).contains(&b)) {
+        return Err(format!(
+            "{what} '{v}' must be 1 to {max} printable ASCII characters"
+        ));
+    }
+    Ok(v.to_string())
+}
+
+fn parse_flag(what: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "1" | "on" | "yes" => Ok(true),
+        "0" | "off" | "no" => Ok(false),
+        _ => Err(format!("{what} '{v}' must be on or off")),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +175,15 @@ impl LunSpec {
             read_only: false,
             thin: false,
             removable: false,
+            vendor: None,
+            product: None,
+            revision: None,
+            serial: None,
+            device_id: None,
+            naa: None,
+            eui64: None,
+            write_cache: true,
+            read_cache: true,
         };
         match kind {
             "slot" => {
@@ -167,6 +224,21 @@ impl LunSpec {
                 "ro" => spec.read_only = true,
                 "thin" => spec.thin = true,
                 "removable" => spec.removable = true,
+                "vendor" => spec.vendor = Some(parse_ascii("vendor", v, 8)?),
+                "product" => spec.product = Some(parse_ascii("product", v, 16)?),
+                "revision" => spec.revision = Some(parse_ascii("revision", v, 4)?),
+                "serial" => spec.serial = Some(parse_ascii("serial", v, 252)?),
+                "device-id" => spec.device_id = Some(parse_ascii("device-id", v, 240)?),
+                "naa" => {
+                    let naa = parse_hex::<16>("naa", v)?;
+                    if naa[0] >> 4 != 6 {
+                        return Err(format!("lun '{s}': naa must be an NAA 6 (IEEE Registered Extended) designator, starting with 6"));
+                    }
+                    spec.naa = Some(naa);
+                }
+                "eui" => spec.eui64 = Some(parse_hex::<8>("eui", v)?),
+                "wce" => spec.write_cache = parse_flag("wce", v)?,
+                "rcache" => spec.read_cache = parse_flag("rcache", v)?,
                 _ => return Err(format!("lun '{s}': unknown option '{k}'")),
             }
         }
@@ -229,6 +301,30 @@ mod tests {
             ("slot:0,pbs=1000", "power of two"),
             ("slot:0,zap=1", "unknown option 'zap'"),
             ("ramdisk:99999999999T", "too large"),
+        ] {
+            let e = LunSpec::parse(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn identity_and_cache_options() {
+        let s = LunSpec::parse(
+            "ramdisk:1M,vendor=ACME,product=Disk 9,revision=0042,serial=S1,device-id=d1,\
+             naa=0x6001405aabbccddeeff0011223344556,eui=0x0011223344556677,wce=off,rcache=off",
+        )
+        .unwrap();
+        assert_eq!(s.vendor.as_deref(), Some("ACME"));
+        assert_eq!(s.product.as_deref(), Some("Disk 9"));
+        assert_eq!(s.naa.map(|n| n[0]), Some(0x60));
+        assert_eq!(s.eui64.map(|e| e[7]), Some(0x77));
+        assert!(!s.write_cache && !s.read_cache);
+        for (bad, says) in [
+            ("ramdisk:1M,vendor=TOOLONGVENDOR", "1 to 8"),
+            ("ramdisk:1M,naa=0x12", "32 hex digits"),
+            ("ramdisk:1M,naa=0x5001405aabbccddeeff0011223344556", "NAA 6"),
+            ("ramdisk:1M,eui=zz11223344556677", "16 hex digits"),
+            ("ramdisk:1M,wce=maybe", "on or off"),
         ] {
             let e = LunSpec::parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
