@@ -5,6 +5,9 @@
 //! C/D=1, BPV=1, field pointer = the byte, bit pointer = the bit). The service-action bits of
 //! byte 1 are left alone for entries with a service action (they select the entry).
 //!
+//! A second table drives every block command past the end of the LUN, across 64-bit overflow,
+//! onto the last block, and with a zero transfer length, each with the answer SBC-4 names.
+//!
 //! The device is built from the `scsi` crate's public API with an in-memory backend: one port,
 //! LUN 0 of 1024 blocks, one nexus whose power-on unit attention has been cleared.
 
@@ -150,6 +153,11 @@ impl Device {
     }
 
     fn run(&self, cdb: &[u8]) -> Outcome {
+        self.run_with(cdb, 0)
+    }
+
+    /// Runs `cdb` with the initiator announcing `data_out_len` bytes of data-out.
+    fn run_with(&self, cdb: &[u8], data_out_len: u32) -> Outcome {
         self.tag.set(self.tag.get() + 1);
         let req = CommandRequest {
             nexus: self.nexus,
@@ -157,7 +165,7 @@ impl Device {
             cdb,
             tag: self.tag.get(),
             attr: TaskAttribute::Simple,
-            data_out_len: 0,
+            data_out_len,
         };
         let result = match self.device.submit(&req) {
             Submission::Complete(r) => r,
@@ -361,4 +369,287 @@ fn the_field_pointer_reader_understands_both_sense_formats() {
     };
     assert_eq!(judge(&outcome, 2, 1), None);
     assert!(judge(&outcome, 2, 2).is_some_and(|w| w.contains("bit 1")));
+}
+
+/// What a zero transfer length means for a command.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Zero {
+    /// Nothing is transferred; not an error.
+    Nothing,
+    /// Through the last block of the LUN (WRITE SAME, PRE-FETCH, SYNCHRONIZE CACHE).
+    ToEnd,
+    /// 256 blocks (READ(6), WRITE(6)).
+    Blocks256,
+}
+
+/// A block command whose LBA and length the range table varies.
+struct RangeCase {
+    name: &'static str,
+    /// The CDB for `lba` and `blocks` (callers keep them within the fields' widths).
+    cdb: fn(u64, u64) -> Vec<u8>,
+    /// Data-out bytes the command moves for `blocks`.
+    data_out: fn(u64) -> u64,
+    zero: Zero,
+    /// Whether LBA fields are 64 bits wide (the overflow case needs them).
+    wide: bool,
+}
+
+fn cdb10(op: u8, byte1: u8) -> impl Fn(u64, u64) -> Vec<u8> {
+    move |lba, n| {
+        let mut c = vec![op, byte1, 0, 0, 0, 0, 0, 0, 0, 0];
+        c[2..6].copy_from_slice(&(lba as u32).to_be_bytes());
+        c[7..9].copy_from_slice(&(n as u16).to_be_bytes());
+        c
+    }
+}
+
+fn cdb12(op: u8) -> impl Fn(u64, u64) -> Vec<u8> {
+    move |lba, n| {
+        let mut c = vec![op, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        c[2..6].copy_from_slice(&(lba as u32).to_be_bytes());
+        c[6..10].copy_from_slice(&(n as u32).to_be_bytes());
+        c
+    }
+}
+
+fn cdb16(op: u8, byte1: u8) -> impl Fn(u64, u64) -> Vec<u8> {
+    move |lba, n| {
+        let mut c = vec![0u8; 16];
+        c[0] = op;
+        c[1] = byte1;
+        c[2..10].copy_from_slice(&lba.to_be_bytes());
+        c[10..14].copy_from_slice(&(n as u32).to_be_bytes());
+        c
+    }
+}
+
+fn none(_: u64) -> u64 {
+    0
+}
+
+fn blocks(n: u64) -> u64 {
+    n * 512
+}
+
+fn one_block(_: u64) -> u64 {
+    512
+}
+
+fn range_cases() -> Vec<RangeCase> {
+    macro_rules! case {
+        ($name:expr, $cdb:expr, $data:expr, $zero:expr, $wide:expr) => {
+            RangeCase {
+                name: $name,
+                cdb: |l, n| ($cdb)(l, n),
+                data_out: $data,
+                zero: $zero,
+                wide: $wide,
+            }
+        };
+    }
+    vec![
+        case!(
+            "READ(6)",
+            |l: u64, n: u64| vec![
+                0x08,
+                (l >> 16) as u8 & 0x1F,
+                (l >> 8) as u8,
+                l as u8,
+                n as u8,
+                0
+            ],
+            none,
+            Zero::Blocks256,
+            false
+        ),
+        case!(
+            "WRITE(6)",
+            |l: u64, n: u64| vec![
+                0x0A,
+                (l >> 16) as u8 & 0x1F,
+                (l >> 8) as u8,
+                l as u8,
+                n as u8,
+                0
+            ],
+            |n| if n == 0 { 256 * 512 } else { n * 512 },
+            Zero::Blocks256,
+            false
+        ),
+        case!("READ(10)", cdb10(0x28, 0), none, Zero::Nothing, false),
+        case!("READ(12)", cdb12(0xA8), none, Zero::Nothing, false),
+        case!("READ(16)", cdb16(0x88, 0), none, Zero::Nothing, true),
+        case!("WRITE(10)", cdb10(0x2A, 0), blocks, Zero::Nothing, false),
+        case!("WRITE(12)", cdb12(0xAA), blocks, Zero::Nothing, false),
+        case!("WRITE(16)", cdb16(0x8A, 0), blocks, Zero::Nothing, true),
+        case!("VERIFY(10)", cdb10(0x2F, 0), none, Zero::Nothing, false),
+        case!("VERIFY(12)", cdb12(0xAF), none, Zero::Nothing, false),
+        case!("VERIFY(16)", cdb16(0x8F, 0), none, Zero::Nothing, true),
+        case!(
+            "WRITE AND VERIFY(10)",
+            cdb10(0x2E, 0),
+            blocks,
+            Zero::Nothing,
+            false
+        ),
+        case!(
+            "WRITE AND VERIFY(12)",
+            cdb12(0xAE),
+            blocks,
+            Zero::Nothing,
+            false
+        ),
+        case!(
+            "WRITE AND VERIFY(16)",
+            cdb16(0x8E, 0),
+            blocks,
+            Zero::Nothing,
+            true
+        ),
+        case!("ORWRITE(16)", cdb16(0x8B, 0), blocks, Zero::Nothing, true),
+        case!(
+            "COMPARE AND WRITE",
+            |l: u64, n: u64| {
+                let mut c = cdb16(0x89, 0)(l, 0);
+                c[13] = n as u8;
+                c
+            },
+            |n| 2 * n * 512,
+            Zero::Nothing,
+            true
+        ),
+        case!(
+            "WRITE ATOMIC(16)",
+            |l: u64, n: u64| {
+                let mut c = cdb16(0x9C, 0)(l, 0);
+                c[12..14].copy_from_slice(&(n as u16).to_be_bytes());
+                c
+            },
+            blocks,
+            Zero::Nothing,
+            true
+        ),
+        case!(
+            "SYNCHRONIZE CACHE(10)",
+            cdb10(0x35, 0),
+            none,
+            Zero::ToEnd,
+            false
+        ),
+        case!(
+            "SYNCHRONIZE CACHE(16)",
+            cdb16(0x91, 0),
+            none,
+            Zero::ToEnd,
+            true
+        ),
+        case!("PRE-FETCH(10)", cdb10(0x34, 0), none, Zero::ToEnd, false),
+        case!("PRE-FETCH(16)", cdb16(0x90, 0), none, Zero::ToEnd, true),
+        case!(
+            "WRITE SAME(10)",
+            cdb10(0x41, 0),
+            one_block,
+            Zero::ToEnd,
+            false
+        ),
+        case!(
+            "WRITE SAME(16)",
+            cdb16(0x93, 0),
+            one_block,
+            Zero::ToEnd,
+            true
+        ),
+    ]
+}
+
+/// (status, sense key, ASC, ASCQ) of an outcome.
+fn answer(o: &Outcome) -> (Option<ScsiStatus>, u8, u8, u8) {
+    let f = field_sense(&o.sense);
+    if o.sense.is_empty() {
+        (o.status, 0, 0, 0)
+    } else {
+        (o.status, f.key, f.asc, f.ascq)
+    }
+}
+
+const LBA_OUT_OF_RANGE: (Option<ScsiStatus>, u8, u8, u8) =
+    (Some(ScsiStatus::CheckCondition), 0x05, 0x21, 0x00);
+
+fn is_good(o: &Outcome) -> bool {
+    matches!(
+        o.status,
+        Some(ScsiStatus::Good) | Some(ScsiStatus::ConditionMet)
+    ) && o.sense.is_empty()
+}
+
+#[test]
+fn transfers_past_the_end_overflowing_or_of_zero_length_get_the_sbc_answer() {
+    let d = Device::new();
+    let mut problems = Vec::new();
+    for c in range_cases() {
+        let run = |lba: u64, n: u64| d.run_with(&(c.cdb)(lba, n), (c.data_out)(n) as u32);
+        let mut expect = |what: &str, o: Outcome, good: bool| {
+            let ok = if good {
+                is_good(&o)
+            } else {
+                answer(&o) == LBA_OUT_OF_RANGE
+            };
+            if !ok {
+                problems.push(format!(
+                    "{}: {what}: got {:?}, expected {}",
+                    c.name,
+                    answer(&o),
+                    if good { "GOOD" } else { "LBA OUT OF RANGE" }
+                ));
+            }
+        };
+        expect("first block past the end", run(BLOCKS, 1), false);
+        expect("last block plus one", run(BLOCKS - 1, 2), false);
+        expect("the last block", run(BLOCKS - 1, 1), true);
+        if c.wide {
+            expect("LBA + length past 2^64", run(u64::MAX, 2), false);
+        } else {
+            expect(
+                "the highest LBA the CDB can hold",
+                run(
+                    u64::from(u32::MAX)
+                        & if c.name.ends_with("(6)") {
+                            0x1F_FFFF
+                        } else {
+                            u64::MAX
+                        },
+                    1,
+                ),
+                false,
+            );
+        }
+        match c.zero {
+            Zero::Nothing => {
+                expect("zero length at LBA 0", run(0, 0), true);
+                expect("zero length at the last block", run(BLOCKS - 1, 0), true);
+            }
+            Zero::ToEnd => {
+                expect(
+                    "zero length: through the end, from the last block",
+                    run(BLOCKS - 1, 0),
+                    true,
+                );
+                expect("zero length from past the end", run(BLOCKS, 0), false);
+            }
+            Zero::Blocks256 => {
+                expect("zero length is 256 blocks", run(BLOCKS - 256, 0), true);
+                expect(
+                    "zero length is 256 blocks: past the end",
+                    run(BLOCKS - 255, 0),
+                    false,
+                );
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

@@ -57,8 +57,11 @@ fn check<B: BlockBackend>(kind: Kind, lun: &Lun<B>, cdb: &[u8]) -> Result<PreFet
         _ => (be64(cdb, 2), u64::from(be32(cdb, 10))),
     };
     let blocks = if blocks == 0 {
-        // Zero is "through the last block".
-        lun.blocks().checked_sub(lba).ok_or(asc::LBA_OUT_OF_RANGE)?
+        // Zero is "through the last block": the starting block must exist.
+        lun.blocks()
+            .checked_sub(lba)
+            .filter(|&n| n > 0)
+            .ok_or(asc::LBA_OUT_OF_RANGE)?
     } else {
         block_range(lun, lba, blocks)?;
         blocks

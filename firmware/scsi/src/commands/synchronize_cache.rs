@@ -42,6 +42,10 @@ pub(crate) fn precheck<B: BlockBackend>(
         _ => (be64(cdb, 2), u64::from(be32(cdb, 10))),
     };
     let end = lba.checked_add(blocks).ok_or(asc::LBA_OUT_OF_RANGE)?;
+    // Zero blocks means "through the last block": the starting block must still exist.
+    if lba >= lun.blocks() {
+        return Err(asc::LBA_OUT_OF_RANGE);
+    }
     if end > lun.blocks() {
         return Err(asc::LBA_OUT_OF_RANGE);
     }
