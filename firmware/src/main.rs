@@ -145,6 +145,10 @@ async fn run(options: Options) -> Result<(), String> {
         .map_err(|e| format!("parameter store in {}: {e}", enclosure.dir().display()))?;
     device.set_store(Box::new(store));
     device.set_clock(wall_clock_ms);
+    // Operations that outlive their command (a sanitize) run as tasks of this runtime.
+    device.set_spawner(|operation| {
+        tokio::task::spawn_local(operation);
+    });
     let device: Rc<TargetDevice<Storage>> = Rc::new(device);
     for (i, text) in options.luns.iter().enumerate() {
         let spec = LunSpec::parse(text)?;

@@ -51,7 +51,9 @@ pub type IoResult = Result<(), BackendError>;
 ///
 /// Offsets and lengths are in bytes and always whole logical blocks: the core has checked
 /// them against [`Geometry`] before calling.
-pub trait BlockBackend {
+/// `'static`: a LUN's storage lives as long as the LUN, and background operations (a
+/// sanitize) hold the LUN beyond the command that started them.
+pub trait BlockBackend: 'static {
     fn geometry(&self) -> Geometry;
 
     /// Fills `buf` (its whole length) from byte `offset`; returns the buffer.

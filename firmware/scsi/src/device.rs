@@ -23,6 +23,11 @@ use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
+use core::future::Future;
+use core::pin::Pin;
+
+/// An operation that runs on after the command that started it (a sanitize).
+pub type BackgroundOperation = Pin<Box<dyn Future<Output = ()>>>;
 
 /// Opens the storage behind a LUN when a `LunAdded` mutation is applied.
 pub trait BackendOpener<B> {
@@ -133,6 +138,9 @@ pub struct TargetDevice<B: BlockBackend> {
     /// The board's wall clock in milliseconds since 1970 (REPORT TIMESTAMP); the core has
     /// no clock of its own.
     clock: Option<fn() -> u64>,
+    /// Runs operations that outlive the command that started them (a sanitize) on the
+    /// runtime; without one they run within their command.
+    spawner: Option<Box<dyn Fn(BackgroundOperation)>>,
     /// Notified whenever task management (or a nexus or LUN going away) aborts tasks, so a
     /// transport can end the ones it holds that are still waiting for data.
     pub aborts: WaitQueue,
@@ -152,6 +160,24 @@ impl<B: BlockBackend> TargetDevice<B> {
             aborts: WaitQueue::default(),
             store: Box::new(MemoryStore::default()),
             clock: None,
+            spawner: None,
+        }
+    }
+
+    /// Gives the device a way to run background operations on the runtime (the firmware
+    /// passes tokio's `spawn_local`).
+    pub fn set_spawner(&mut self, spawn: impl Fn(BackgroundOperation) + 'static) {
+        self.spawner = Some(Box::new(spawn));
+    }
+
+    /// Starts `operation` in the background; hands it back when there is no spawner.
+    pub(crate) fn spawn(&self, operation: BackgroundOperation) -> Option<BackgroundOperation> {
+        match &self.spawner {
+            Some(spawn) => {
+                spawn(operation);
+                None
+            }
+            None => Some(operation),
         }
     }
 
@@ -483,6 +509,7 @@ impl<B: BlockBackend> TargetDevice<B> {
             port: &task.port,
             nexus: task.nexus,
             cdb: &task.cdb[..usize::from(task.cdb_len)],
+            task: task.entry.as_deref(),
         };
         let result = commands::execute(&ctx, task.command, data_out).await;
         if let Some(kind) = task.entry.as_ref().and_then(|e| e.aborted.get()) {

@@ -42,6 +42,7 @@ use crate::nexus::{NexusId, PortConfig};
 use crate::sense::{asc, Sense};
 use crate::status::CommandResult;
 use crate::table::{CommandEntry, Kind};
+use crate::task_set::TaskEntry;
 
 /// Every family's entries; the data path's first, as lookup scans them in this order.
 pub(crate) const FAMILIES: &[&[CommandEntry]] = &[
@@ -77,9 +78,16 @@ pub(crate) struct Ctx<'a, B: BlockBackend> {
     pub port: &'a PortConfig,
     pub nexus: NexusId,
     pub cdb: &'a [u8],
+    /// The command's place in the task set (`None` for LUN-less commands).
+    pub task: Option<&'a TaskEntry>,
 }
 
 impl<B: BlockBackend> Ctx<'_, B> {
+    /// Whether task management has aborted this command while it runs.
+    pub fn is_aborted(&self) -> bool {
+        self.task.is_some_and(|t| t.aborted.get().is_some())
+    }
+
     /// CHECK CONDITION in the sense format the LUN is set to.
     pub fn fail(&self, sense: &Sense) -> CommandResult {
         CommandResult::check_condition(sense, self.lun.is_some_and(|l| l.descriptor_sense()))

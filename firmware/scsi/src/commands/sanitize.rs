@@ -14,6 +14,7 @@ use crate::lun::Lun;
 use crate::sense::{asc, FieldPointer, Sense, SenseKey};
 use crate::status::CommandResult;
 use crate::table::{AccessClass as A, CommandEntry as E, Flags as F, Kind};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::future::Future;
@@ -26,10 +27,10 @@ const BLOCK_ERASE: u8 = 0x02;
 const EXIT_FAILURE_MODE: u8 = 0x1F;
 
 /// SANITIZE byte 1 holds IMMED (80h) and AUSE besides the service action, so each usage
-/// mask's byte 1 is A0h plus the service action. IMMED is accepted and the status still
-/// follows the operation: the core has no way to keep working on a command after its status
-/// is sent.
+/// mask's byte 1 is A0h plus the service action. With IMMED the status reports the start; the
+/// operation runs on in the background (where the device has a spawner).
 const AUSE: u8 = 0x20;
+const IMMED: u8 = 0x80;
 
 pub(crate) const ENTRIES: &[E] = &[
     E::new(
@@ -92,6 +93,8 @@ pub(crate) struct SanitizeState {
     running: Option<Progress>,
     /// After a failed operation: whether it allowed an unrestricted exit (its AUSE bit).
     failed: Option<bool>,
+    /// Operations ended so far: a SANITIZE command waits for this to move.
+    ended: u64,
 }
 
 impl SanitizeState {
@@ -250,24 +253,49 @@ pub(crate) async fn execute<B: BlockBackend>(
         lun.sanitize.borrow_mut().failed = None;
         return CommandResult::good(Vec::new());
     }
-    let operation = Operation::start(&lun.sanitize, ause);
-    let result = match &overwrite {
-        Some(o) => overwrite_all(lun, &ctx.device.buffers, o, &operation).await,
-        None => {
-            deallocate_all(lun, &ctx.device.buffers, &mut |done, total| {
-                operation.progress(done, total)
-            })
-            .await
-        }
+    // The operation belongs to the LUN, not to this command: task management, resets and the
+    // initiator going away end the command but not the sanitize (SBC-4 §4.11), so it runs on
+    // its own when the device can spawn; the command then waits for it, or not with IMMED.
+    let Some(shared) = ctx.device.lun(lun.id()) else {
+        return ctx.fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED);
     };
-    let result = match result {
-        Ok(()) => lun.backend.flush().await,
-        Err(e) => Err(e),
-    };
-    operation.finish(result.is_ok());
-    match result {
-        Ok(()) => CommandResult::good(Vec::new()),
-        Err(_) => ctx.fail(&SANITIZE_COMMAND_FAILED),
+    let buffers = ctx.device.buffers.clone();
+    let before = lun.sanitize.borrow().ended;
+    lun.sanitize.borrow_mut().running = Some(Progress { done: 0, total: 1 });
+    let operation = Box::pin(async move {
+        let operation = Operation::start(&shared.sanitize, ause);
+        let result = match &overwrite {
+            Some(o) => overwrite_all(&shared, &buffers, o, &operation).await,
+            None => {
+                deallocate_all(&shared, &buffers, &mut |done, total| {
+                    operation.progress(done, total)
+                })
+                .await
+            }
+        };
+        let result = match result {
+            Ok(()) => shared.backend.flush().await,
+            Err(e) => Err(e),
+        };
+        operation.finish(result.is_ok());
+        shared.tasks.changed.notify_all();
+    });
+    match ctx.device.spawn(operation) {
+        Some(inline) => inline.await,
+        None if byte(ctx.cdb, 1) & IMMED != 0 => return CommandResult::good(Vec::new()),
+        None => loop {
+            let changed = lun.tasks.changed.changed();
+            if lun.sanitize.borrow().ended != before || ctx.is_aborted() {
+                break;
+            }
+            changed.await;
+        },
+    }
+    let st = lun.sanitize.borrow();
+    if st.ended != before && st.failed.is_none() {
+        CommandResult::good(Vec::new())
+    } else {
+        ctx.fail(&SANITIZE_COMMAND_FAILED)
     }
 }
 
@@ -299,6 +327,7 @@ impl<'a> Operation<'a> {
         let mut st = self.state.borrow_mut();
         st.running = None;
         st.failed = if ok { None } else { Some(self.ause) };
+        st.ended = st.ended.wrapping_add(1);
     }
 }
 
@@ -308,6 +337,7 @@ impl Drop for Operation<'_> {
             let mut st = self.state.borrow_mut();
             st.running = None;
             st.failed = Some(self.ause);
+            st.ended = st.ended.wrapping_add(1);
         }
     }
 }
@@ -811,6 +841,77 @@ mod tests {
         good(f.run(&[0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0]));
         op.finish(true);
         good(f.run(&[0, 0, 0, 0, 0, 0]));
+    }
+
+    type Queue = alloc::rc::Rc<RefCell<Vec<Pin<Box<dyn Future<Output = ()>>>>>>;
+
+    /// A fixture whose device queues background operations for the test to run.
+    fn with_spawner() -> (MemFixture, Queue) {
+        let mut f = MemFixture::new(false);
+        let queue = Queue::default();
+        let q = queue.clone();
+        f.device.set_spawner(move |op| q.borrow_mut().push(op));
+        (f, queue)
+    }
+
+    #[test]
+    fn with_immed_the_sanitize_runs_on_after_its_status() {
+        let (f, queue) = with_spawner();
+        f.fill(b'a');
+        let p = overwrite_params(1, &[7]);
+        good(f.run_out(&sanitize(OVERWRITE, IMMED, p.len() as u16), &p));
+        assert_eq!(queue.borrow().len(), 1);
+        assert_sense(&f.run(&[0; 6]), (0x02, 0x04, 0x1B));
+        good(f.run(&[0x12, 0, 0, 0, 96, 0]));
+        let op = queue.borrow_mut().pop().expect("the operation");
+        block_on(op);
+        good(f.run(&[0; 6]));
+        assert!(f.contents().iter().all(|&b| b == 7));
+    }
+
+    #[test]
+    fn task_management_ends_the_command_but_not_the_sanitize() {
+        use crate::device::{CommandRequest, Completion, Submission};
+        use crate::lun_address;
+        use crate::task_set::TaskAttribute;
+        use core::task::{Context, Poll, Waker};
+        let (f, queue) = with_spawner();
+        let p = overwrite_params(1, &[9]);
+        let cdb = sanitize(OVERWRITE, 0, p.len() as u16);
+        let req = CommandRequest {
+            nexus: f.nexus,
+            lun: lun_address::encode(0),
+            cdb: &cdb,
+            tag: 77,
+            attr: TaskAttribute::Simple,
+            data_out_len: p.len() as u32,
+        };
+        let Submission::Queued(task) = f.device.submit(&req) else {
+            panic!("SANITIZE should be queued");
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut command = Box::pin(f.device.execute(task, p.clone()));
+        assert!(
+            command.as_mut().poll(&mut cx).is_pending(),
+            "waits for the operation"
+        );
+        let mut abort = Box::pin(f.device.abort_task(f.nexus, lun_address::encode(0), 77));
+        assert!(
+            abort.as_mut().poll(&mut cx).is_pending(),
+            "waits for the command to leave"
+        );
+        assert!(matches!(
+            command.as_mut().poll(&mut cx),
+            Poll::Ready(Completion::Aborted(_))
+        ));
+        drop(command);
+        assert!(matches!(abort.as_mut().poll(&mut cx), Poll::Ready(_)));
+        // The operation was not touched: it is still to run, and the LUN says so.
+        assert_sense(&f.run(&[0; 6]), (0x02, 0x04, 0x1B));
+        let op = queue.borrow_mut().pop().expect("the operation");
+        block_on(op);
+        good(f.run(&[0; 6]));
+        assert!(f.contents().iter().all(|&b| b == 9));
     }
 
     #[test]
