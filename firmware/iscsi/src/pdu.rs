@@ -228,6 +228,13 @@ fn put32(b: &mut [u8; BHS_LEN], at: usize, v: u32) {
     b[at + 3] = x3;
 }
 
+/// StatSN, ExpCmdSN and MaxCmdSN: bytes 24..36 of every target PDU that carries them.
+fn put_sequence_numbers(b: &mut [u8; BHS_LEN], statsn: u32, exp_cmdsn: u32, max_cmdsn: u32) {
+    put32(b, 24, statsn);
+    put32(b, 28, exp_cmdsn);
+    put32(b, 32, max_cmdsn);
+}
+
 fn put_lun(b: &mut [u8; BHS_LEN], lun: &[u8; 8]) {
     b[8..16].copy_from_slice(lun);
 }
@@ -610,9 +617,7 @@ impl ScsiResponse {
         b[2] = self.response;
         b[3] = self.status;
         put32(&mut b, 16, self.itt);
-        put32(&mut b, 24, self.statsn);
-        put32(&mut b, 28, self.exp_cmdsn);
-        put32(&mut b, 32, self.max_cmdsn);
+        put_sequence_numbers(&mut b, self.statsn, self.exp_cmdsn, self.max_cmdsn);
         put32(&mut b, 36, self.exp_datasn);
         put32(&mut b, 44, count);
         b
@@ -693,9 +698,7 @@ impl R2T {
         put_lun(&mut b, &self.lun);
         put32(&mut b, 16, self.itt);
         put32(&mut b, 20, self.ttt);
-        put32(&mut b, 24, self.statsn);
-        put32(&mut b, 28, self.exp_cmdsn);
-        put32(&mut b, 32, self.max_cmdsn);
+        put_sequence_numbers(&mut b, self.statsn, self.exp_cmdsn, self.max_cmdsn);
         put32(&mut b, 36, self.r2tsn);
         put32(&mut b, 40, self.buffer_offset);
         put32(&mut b, 44, self.desired_len);
@@ -721,9 +724,7 @@ impl NopIn {
         put_lun(&mut b, &self.lun);
         put32(&mut b, 16, self.itt);
         put32(&mut b, 20, self.ttt);
-        put32(&mut b, 24, self.statsn);
-        put32(&mut b, 28, self.exp_cmdsn);
-        put32(&mut b, 32, self.max_cmdsn);
+        put_sequence_numbers(&mut b, self.statsn, self.exp_cmdsn, self.max_cmdsn);
         b
     }
 }
@@ -743,9 +744,7 @@ impl TaskMgmtResponse {
         let mut b = header(Opcode::TaskMgmtResponse, 0x80, 0);
         b[2] = self.response;
         put32(&mut b, 16, self.itt);
-        put32(&mut b, 24, self.statsn);
-        put32(&mut b, 28, self.exp_cmdsn);
-        put32(&mut b, 32, self.max_cmdsn);
+        put_sequence_numbers(&mut b, self.statsn, self.exp_cmdsn, self.max_cmdsn);
         b
     }
 }
@@ -784,9 +783,7 @@ impl LoginResponse {
         b[8..14].copy_from_slice(&self.isid);
         put16(&mut b, 14, self.tsih);
         put32(&mut b, 16, self.itt);
-        put32(&mut b, 24, self.statsn);
-        put32(&mut b, 28, self.exp_cmdsn);
-        put32(&mut b, 32, self.max_cmdsn);
+        put_sequence_numbers(&mut b, self.statsn, self.exp_cmdsn, self.max_cmdsn);
         b[36] = self.status_class;
         b[37] = self.status_detail;
         b
@@ -819,9 +816,7 @@ impl TextResponse {
         put_lun(&mut b, &self.lun);
         put32(&mut b, 16, self.itt);
         put32(&mut b, 20, self.ttt);
-        put32(&mut b, 24, self.statsn);
-        put32(&mut b, 28, self.exp_cmdsn);
-        put32(&mut b, 32, self.max_cmdsn);
+        put_sequence_numbers(&mut b, self.statsn, self.exp_cmdsn, self.max_cmdsn);
         b
     }
 }
@@ -843,9 +838,7 @@ impl LogoutResponse {
         let mut b = header(Opcode::LogoutResponse, 0x80, 0);
         b[2] = self.response;
         put32(&mut b, 16, self.itt);
-        put32(&mut b, 24, self.statsn);
-        put32(&mut b, 28, self.exp_cmdsn);
-        put32(&mut b, 32, self.max_cmdsn);
+        put_sequence_numbers(&mut b, self.statsn, self.exp_cmdsn, self.max_cmdsn);
         put16(&mut b, 40, self.time2wait);
         put16(&mut b, 42, self.time2retain);
         b
@@ -869,9 +862,7 @@ impl Reject {
         let mut b = header(Opcode::Reject, 0x80, BHS_LEN as u32);
         b[2] = self.reason;
         put32(&mut b, 16, RESERVED_TAG);
-        put32(&mut b, 24, self.statsn);
-        put32(&mut b, 28, self.exp_cmdsn);
-        put32(&mut b, 32, self.max_cmdsn);
+        put_sequence_numbers(&mut b, self.statsn, self.exp_cmdsn, self.max_cmdsn);
         put32(&mut b, 36, self.datasn_r2tsn);
         b
     }
@@ -899,9 +890,7 @@ impl AsyncMessage {
         let mut b = header(Opcode::AsyncMessage, 0x80, data_segment_len);
         put_lun(&mut b, &self.lun);
         put32(&mut b, 16, RESERVED_TAG);
-        put32(&mut b, 24, self.statsn);
-        put32(&mut b, 28, self.exp_cmdsn);
-        put32(&mut b, 32, self.max_cmdsn);
+        put_sequence_numbers(&mut b, self.statsn, self.exp_cmdsn, self.max_cmdsn);
         b[36] = self.event;
         b[37] = self.vcode;
         put16(&mut b, 38, self.param1);
