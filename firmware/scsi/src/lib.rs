@@ -18,6 +18,7 @@ pub mod device;
 pub mod lun;
 pub mod lun_address;
 pub mod mutation;
+pub mod reservations;
 pub mod nexus;
 pub mod sense;
 pub mod status;
