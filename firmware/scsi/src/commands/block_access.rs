@@ -6,6 +6,7 @@ use super::Ctx;
 use crate::backend::{BackendErrorKind, BlockBackend};
 use crate::lun::Lun;
 use crate::sense::{asc, Sense, SenseKey};
+use crate::status::CommandResult;
 use alloc::vec::Vec;
 
 /// Bytes one medium read of a verify, compare or fill moves: bounds the memory a command holds
@@ -197,4 +198,25 @@ pub(super) async fn write_blocks<B: BlockBackend>(
         .map(|()| len)
         .map_err(|e| medium_error(e.kind, lba_of(lun, offset), true));
     (data, r)
+}
+
+/// The LUN and the decoded CDB a block command runs with, and its data-out back. When there
+/// is no LUN or the CDB does not check out, the data-out goes back to the pool and the CHECK
+/// CONDITION to return comes out instead.
+pub(super) fn decoded<'c, B: BlockBackend, T>(
+    ctx: &Ctx<'c, B>,
+    data_out: Vec<u8>,
+    check: impl FnOnce(&Lun<B>) -> Result<T, Sense>,
+) -> Result<(&'c Lun<B>, T, Vec<u8>), CommandResult> {
+    let Some(lun) = ctx.lun else {
+        ctx.device.buffers.give(data_out);
+        return Err(ctx.fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED));
+    };
+    match check(lun) {
+        Ok(t) => Ok((lun, t, data_out)),
+        Err(sense) => {
+            ctx.device.buffers.give(data_out);
+            Err(ctx.fail(&sense))
+        }
+    }
 }

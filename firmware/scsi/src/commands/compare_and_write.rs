@@ -3,8 +3,8 @@
 //! keeps every overlapping command out while it runs (both are Write in the access class).
 
 use super::block_access::{
-    block_len, block_range, byte_offset, first_difference, medium_error, miscompare, plan_len,
-    read_medium, transfer_bytes, write_blocks, SHORT_DATA_OUT,
+    block_len, block_range, byte_offset, decoded, first_difference, medium_error, miscompare,
+    plan_len, read_medium, transfer_bytes, write_blocks, SHORT_DATA_OUT,
 };
 use super::read_write::MAX_TRANSFER_BYTES;
 use super::{Ctx, Plan};
@@ -111,16 +111,9 @@ pub(crate) async fn execute<B: BlockBackend>(
     kind: Kind,
     data_out: Vec<u8>,
 ) -> CommandResult {
-    let Some(lun) = ctx.lun else {
-        ctx.device.buffers.give(data_out);
-        return ctx.fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED);
-    };
-    let a = match check(kind, lun, ctx.cdb) {
-        Ok(a) => a,
-        Err(sense) => {
-            ctx.device.buffers.give(data_out);
-            return ctx.fail(&sense);
-        }
+    let (lun, a, data_out) = match decoded(ctx, data_out, |l| check(kind, l, ctx.cdb)) {
+        Ok(d) => d,
+        Err(failed) => return failed,
     };
     let result = match kind {
         Kind::CompareAndWrite => compare_and_write(ctx, lun, &a, data_out).await,

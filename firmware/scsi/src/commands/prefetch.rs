@@ -1,7 +1,7 @@
 //! PRE-FETCH (10, 16) (SBC-4 §5.16, §5.17): reading a range ahead so later reads find it in
 //! the cache (the backend's page cache for a file; a ramdisk is all cache already).
 
-use super::block_access::{block_range, byte_offset, plan_len, read_through, CHUNK_BYTES};
+use super::block_access::{block_range, byte_offset, decoded, plan_len, read_through, CHUNK_BYTES};
 use super::{Ctx, Plan};
 use crate::backend::BlockBackend;
 use crate::cdb::{be16, be32, be64, byte};
@@ -102,16 +102,13 @@ pub(crate) async fn execute<B: BlockBackend>(
     kind: Kind,
     data_out: Vec<u8>,
 ) -> CommandResult {
+    let (lun, p, data_out) = match decoded(ctx, data_out, |l| check(kind, l, ctx.cdb)) {
+        Ok(d) => d,
+        Err(failed) => return failed,
+    };
     ctx.device.buffers.give(data_out);
-    let Some(lun) = ctx.lun else {
-        return ctx.fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED);
-    };
-    let p = match check(kind, lun, ctx.cdb) {
-        Ok(p) => p,
-        Err(sense) => return ctx.fail(&sense),
-    };
-    // With IMMED the status is due before any reading, and the core has no work that outlives
-    // its command: the range is left to the reads that follow.
+    // With IMMED the status is due before any reading; reading ahead in the background would
+    // only fill a cache we do not have, so the range is left to the reads that follow.
     if !p.immed {
         if let Err(sense) = read_through(ctx, lun, p.offset, p.len.min(PREFETCH_BYTES)).await {
             return ctx.fail(&sense);

@@ -4,7 +4,7 @@
 //! chunked medium reads and compares, and the sense a failed backend operation maps to.
 
 use super::block_access::{
-    block_len, block_range, byte_offset, compare_medium, compare_replicated, plan_len,
+    block_len, block_range, byte_offset, compare_medium, compare_replicated, decoded, plan_len,
     read_through, transfer_bytes, write_blocks, CHUNK_BYTES, SHORT_DATA_OUT,
 };
 use super::read_write::MAX_TRANSFER_BYTES;
@@ -164,16 +164,9 @@ pub(crate) async fn execute<B: BlockBackend>(
     kind: Kind,
     data_out: Vec<u8>,
 ) -> CommandResult {
-    let Some(lun) = ctx.lun else {
-        ctx.device.buffers.give(data_out);
-        return ctx.fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED);
-    };
-    let v = match check(kind, lun, ctx.cdb) {
-        Ok(v) => v,
-        Err(sense) => {
-            ctx.device.buffers.give(data_out);
-            return ctx.fail(&sense);
-        }
+    let (lun, v, data_out) = match decoded(ctx, data_out, |l| check(kind, l, ctx.cdb)) {
+        Ok(d) => d,
+        Err(failed) => return failed,
     };
     let result = if v.write {
         write_and_verify(ctx, lun, &v, data_out).await

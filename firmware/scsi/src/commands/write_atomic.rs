@@ -3,7 +3,9 @@
 //! carries the whole transfer); a power loss in the middle of the backend write may still tear
 //! it on a file backend, whose page cache writes back at its own granularity.
 
-use super::block_access::{block_range, byte_offset, medium_error, plan_len, SHORT_DATA_OUT};
+use super::block_access::{
+    block_range, byte_offset, decoded, medium_error, plan_len, SHORT_DATA_OUT,
+};
 use super::{Ctx, Plan};
 use crate::backend::BlockBackend;
 use crate::cdb::{be16, be64, byte};
@@ -92,16 +94,9 @@ pub(crate) async fn execute<B: BlockBackend>(
     _kind: Kind,
     data_out: Vec<u8>,
 ) -> CommandResult {
-    let Some(lun) = ctx.lun else {
-        ctx.device.buffers.give(data_out);
-        return ctx.fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED);
-    };
-    let w = match check(lun, ctx.cdb) {
-        Ok(w) => w,
-        Err(sense) => {
-            ctx.device.buffers.give(data_out);
-            return ctx.fail(&sense);
-        }
+    let (lun, w, data_out) = match decoded(ctx, data_out, |l| check(l, ctx.cdb)) {
+        Ok(d) => d,
+        Err(failed) => return failed,
     };
     if w.len == 0 {
         ctx.device.buffers.give(data_out);

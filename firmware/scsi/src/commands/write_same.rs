@@ -2,8 +2,8 @@
 //! block range with one block of data that UNMAP also uses when a backend cannot deallocate.
 
 use super::block_access::{
-    block_len, block_range, byte_offset, medium_error, plan_len, transfer_bytes, CHUNK_BYTES,
-    SHORT_DATA_OUT,
+    block_len, block_range, byte_offset, decoded, medium_error, plan_len, transfer_bytes,
+    CHUNK_BYTES, SHORT_DATA_OUT,
 };
 use super::{Ctx, Plan};
 use crate::backend::BlockBackend;
@@ -129,14 +129,11 @@ pub(crate) async fn execute<B: BlockBackend>(
     kind: Kind,
     data_out: Vec<u8>,
 ) -> CommandResult {
-    let Some(lun) = ctx.lun else {
-        ctx.device.buffers.give(data_out);
-        return ctx.fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED);
+    let (lun, ws, data_out) = match decoded(ctx, data_out, |l| check(kind, l, ctx.cdb)) {
+        Ok(d) => d,
+        Err(failed) => return failed,
     };
-    let result = match check(kind, lun, ctx.cdb) {
-        Ok(ws) => write_same(ctx, lun, &ws, &data_out).await,
-        Err(sense) => Err(sense),
-    };
+    let result = write_same(ctx, lun, &ws, &data_out).await;
     if result.is_ok() {
         // The statistics count what initiators send: one block, or none with NDOB.
         lun.stats.record_write(data_out.len() as u64);
