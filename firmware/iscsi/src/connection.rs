@@ -457,6 +457,10 @@ impl<B: BlockBackend + 'static> Conn<B> {
     /// Pings an idle initiator and drops the connection when it stops answering.
     async fn keep_alive(self: Rc<Self>) {
         let timers = self.portal.timers;
+        // A zero interval turns pinging off, as CTL's ping_timeout of 0 does.
+        if timers.nop_interval.is_zero() || timers.nop_timeout.is_zero() {
+            return;
+        }
         let tick = timers.nop_interval.min(timers.nop_timeout) / 2;
         loop {
             tokio::time::sleep(tick).await;

@@ -23,7 +23,7 @@ pub struct TargetDef {
 /// Connection timers (CTL's `ping_timeout` and `login_timeout`).
 #[derive(Debug, Clone, Copy)]
 pub struct Timers {
-    /// Idle time after which the target pings the initiator with a NOP-In.
+    /// Idle time after which the target pings the initiator with a NOP-In; zero: never.
     pub nop_interval: Duration,
     /// How long a ping may go unanswered before the connection is dropped.
     pub nop_timeout: Duration,
