@@ -157,6 +157,9 @@ async fn run(options: Options) -> Result<(), String> {
             .apply(Mutation::LunAdded(config))
             .map_err(|e| e.to_string())?;
     }
+    for notice in device.take_notices() {
+        eprintln!("dyad: {notice}");
+    }
     let port = relative_port_id(options.controller, 0);
     device
         .apply(Mutation::PortAdded(PortConfig {
@@ -177,12 +180,16 @@ async fn run(options: Options) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     let listen = listener.local_addr().map_err(|e| e.to_string())?;
-    let portal = Rc::new(PortalGroup::new(
+    let mut portal = PortalGroup::new(
         PORTAL_GROUP_TAG,
         vec![listen],
         vec![TargetDef { access, port }],
         device.clone(),
-    ));
+    );
+    let ping = std::time::Duration::from_secs(options.ping_timeout);
+    portal.timers.nop_interval = ping;
+    portal.timers.nop_timeout = ping;
+    let portal = Rc::new(portal);
     tokio::task::spawn_local(watch_provisioning(device.clone()));
     let luns = device.luns().len();
     println!(

@@ -48,6 +48,10 @@ pub struct Options {
     /// in memory such as /dev/shm, where a read is a memory copy; 2 threads otherwise).
     #[arg(long, default_value = "auto", value_parser = parse_io_threads)]
     pub io_threads: IoThreads,
+    /// Seconds of initiator silence before a NOP-In ping, and again before a connection
+    /// whose ping went unanswered is dropped (CTL's `ping_timeout`); 0 never pings.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub ping_timeout: u64,
 }
 
 /// How file LUNs place their I/O.

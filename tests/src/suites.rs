@@ -10,7 +10,9 @@
 //! | `Plain`     | 0        | `slot:0,size=1G`                      | 1        |                        | everything else |
 //! | `ReadOnly`  | 1        | `slot:1,size=1G,ro,thin`              | 2        | `readonly=1,thin_provisioning=1` | `ReadOnly.*` |
 //! | `Removable` | 2        | `slot:2,size=1G,removable`            | 3        | `removable=1`          | `PreventAllow.*`, `StartStopUnit.*`, `NoMedia.*` |
-//! | `Thin`      | 3        | `slot:3,size=1G,thin,pbs=4096`        | 4        | `thin_provisioning=1`  | `Unmap.*`, `GetLBAStatus.*`, `WriteSame*.Unmap*`, `*.InvalidDataOutSize`, `Inquiry.BlockLimits`, `Sanitize.*` |
+//! | `Thin`      | 3        | `slot:3,size=1G,thin,pbs=4096`        | 4        | `thin_provisioning=1`  | `Unmap.*`, `WriteSame*.Unmap*`, `*.InvalidDataOutSize`, `Inquiry.BlockLimits`, `Sanitize.*` |
+//! | `ThinUnitBlocks` | 4   | `slot:4,size=1G,thin`                 | 5        | `thin_provisioning=1`  | `GetLBAStatus.*` |
+//! | `LongSanitize` | 5     | `slot:5,size=8G,thin,pbs=4096`        | 6        | `thin_provisioning=1`  | `Sanitize.Reset` |
 //!
 //! One firmware (and one tgtd) serves all four LUNs; each role's tests are one
 //! `iscsi-test-cu` run against that LUN's URL, and the per-suite counts are summed.
@@ -66,19 +68,34 @@ pub fn pattern(list: &[&str]) -> String {
 /// The families of the full run (issue 3); `iscsi-test-cu -l` lists their tests.
 pub const FULL_FAMILIES: &[&str] = &["SCSI.*", "iSCSI.*"];
 
-/// Left out of the full run: reservations, third-party copy and multipath have issues of
-/// their own.
+/// Left out of the full run: third-party copy and multipath have issues of their own.
 pub const FULL_EXCLUDED: &[&str] = &[
-    "SCSI.Prin*",
-    "SCSI.Prout*",
-    "SCSI.Reserve6.*",
     "SCSI.ExtendedCopy.*",
     "SCSI.ReceiveCopyResults.*",
     "SCSI.MultipathIO.*",
 ];
 
 /// The flags of the full run: write tests and the SANITIZE tests may destroy data.
-pub const FULL_ARGS: &[&str] = &["--allow-sanitize"];
+/// The reservation suites log in a second session with `-I` (issue 4 names both initiators).
+pub const FULL_ARGS: &[&str] = &[
+    "--allow-sanitize",
+    "-i",
+    "iqn.2026-11.dev.dyad.test:initiator-1",
+    "-I",
+    "iqn.2026-11.dev.dyad.test:initiator-2",
+];
+
+/// Issue 4's acceptance suites: run with two initiator names, zero failures.
+pub const RESERVATIONS: &[&str] = &[
+    "SCSI.PrinReadKeys.*",
+    "SCSI.PrinServiceactionRange.*",
+    "SCSI.PrinReportCapabilities.*",
+    "SCSI.ProutRegister.*",
+    "SCSI.ProutReserve.*",
+    "SCSI.ProutClear.*",
+    "SCSI.ProutPreempt.*",
+    "SCSI.Reserve6.*",
+];
 
 /// What a LUN is configured as, for the tests that need a special one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -99,16 +116,23 @@ pub enum LunRole {
     /// expects a deallocated extent to start at the very block it unmapped, which a LUN that
     /// deallocates whole 4 KiB physical blocks cannot report.
     ThinUnitBlocks,
+    /// Thin provisioned like `Thin`, but 8 GiB: `Sanitize.Reset` needs an overwrite still
+    /// running about 4 s after it starts (3 s of sleep, five task management functions, a
+    /// reconnect after another second). A sparse file costs nothing until that one test
+    /// overwrites it; the other SANITIZE tests overwrite their LUN several times, so they
+    /// stay on the 1 GiB one.
+    LongSanitize,
 }
 
 impl LunRole {
     /// In LUN order.
-    pub const ALL: [LunRole; 5] = [
+    pub const ALL: [LunRole; 6] = [
         LunRole::Plain,
         LunRole::ReadOnly,
         LunRole::Removable,
         LunRole::Thin,
         LunRole::ThinUnitBlocks,
+        LunRole::LongSanitize,
     ];
 
     /// The LUN number the firmware serves this role on (its `--lun` flags are in this order).
@@ -119,19 +143,22 @@ impl LunRole {
             LunRole::Removable => 2,
             LunRole::Thin => 3,
             LunRole::ThinUnitBlocks => 4,
+            LunRole::LongSanitize => 5,
         }
     }
 
-    /// The firmware's `--lun` value for this role: a 1 GiB sim-board slot.
+    /// The firmware's `--lun` value for this role: a 1 GiB sim-board slot (8 GiB for the
+    /// long sanitize).
     pub fn firmware_spec(self) -> String {
         let options = match self {
-            LunRole::Plain => "",
-            LunRole::ReadOnly => ",ro,thin",
-            LunRole::Removable => ",removable",
-            LunRole::Thin => ",thin,pbs=4096",
-            LunRole::ThinUnitBlocks => ",thin",
+            LunRole::Plain => "size=1G",
+            LunRole::ReadOnly => "size=1G,ro,thin",
+            LunRole::Removable => "size=1G,removable",
+            LunRole::Thin => "size=1G,thin,pbs=4096",
+            LunRole::ThinUnitBlocks => "size=1G,thin",
+            LunRole::LongSanitize => "size=8G,thin,pbs=4096",
         };
-        format!("slot:{},size=1G{options}", self.firmware_lun())
+        format!("slot:{},{options}", self.firmware_lun())
     }
 
     /// The LUN number on tgtd (its LUN 0 is its controller, so disks start at 1).
@@ -145,16 +172,22 @@ impl LunRole {
             LunRole::Plain => None,
             LunRole::ReadOnly => Some("readonly=1,thin_provisioning=1"),
             LunRole::Removable => Some("removable=1"),
-            LunRole::Thin | LunRole::ThinUnitBlocks => Some("thin_provisioning=1"),
+            LunRole::Thin | LunRole::ThinUnitBlocks | LunRole::LongSanitize => {
+                Some("thin_provisioning=1")
+            }
         }
     }
 }
 
-/// The firmware flags of the full run: one `--lun` per role, in LUN order.
-pub fn firmware_lun_args() -> Vec<String> {
+/// The firmware flags of the full run: one `--lun` per role, in LUN order, and no NOP-In
+/// pings: libiscsi's synchronous API reads nothing while a test sleeps (Sanitize.Reset
+/// sleeps 60 s between two commands), so a pinging target drops the session, and the test's
+/// reconnect then meets a unit attention and sleeps again, forever.
+pub fn firmware_full_args() -> Vec<String> {
     LunRole::ALL
         .iter()
         .flat_map(|role| ["--lun".to_string(), role.firmware_spec()])
+        .chain(["--ping-timeout".to_string(), "0".to_string()])
         .collect()
 }
 
@@ -181,6 +214,7 @@ pub const SPECIAL_LUNS: &[(&str, LunRole)] = &[
     ("SCSI.Inquiry.BlockLimits", LunRole::Thin),
     // Sanitize.BlockErase fails when BLOCK ERASE is offered with LBPME=0: block erase is
     // deallocation, so the whole SANITIZE suite runs where deallocation is real.
+    ("SCSI.Sanitize.Reset", LunRole::LongSanitize),
     ("SCSI.Sanitize.*", LunRole::Thin),
 ];
 
@@ -291,8 +325,9 @@ pub const EXPECTED_SKIPS: &[ExpectedSkip] = &[
     },
     ExpectedSkip {
         test: "Sanitize.Reservations",
-        reason: "RESERVE6 is not implemented",
-        why: "it takes an SPC-2 reservation first; reservations are an issue of their own",
+        reason: "SANITIZE CRYPTO_ERASE is not implemented",
+        why: "its OVERWRITE and BLOCK ERASE parts run against another initiator's RESERVE(6) \
+              and get RESERVATION CONFLICT; only the CRYPTO ERASE part skips",
     },
 ];
 
@@ -311,12 +346,7 @@ pub struct KnownGap {
     pub why: &'static str,
 }
 
-pub const KNOWN_GAPS: &[KnownGap] = &[KnownGap {
-    test: "Sanitize.Reset",
-    why: "the test needs a sanitize still running 3 s after it starts and after resets and a \
-          reconnect; dyad's sanitize runs on in the background past task management (unit \
-          tests), but overwriting the 1 GiB test LUN takes about 1 s here",
-}];
+pub const KNOWN_GAPS: &[KnownGap] = &[];
 
 pub fn known_gap(test: &str) -> Option<&'static KnownGap> {
     KNOWN_GAPS.iter().find(|g| g.test == test)
@@ -342,12 +372,12 @@ mod tests {
     }
 
     #[test]
-    fn the_full_run_leaves_out_reservations_copy_and_multipath() {
+    fn the_full_run_leaves_out_copy_and_multipath() {
         assert!(in_full_run("SCSI.Read10.Simple"));
         assert!(in_full_run("iSCSI.iSCSIcmdsn.iSCSICmdSnTooLow"));
-        assert!(!in_full_run("SCSI.PrinReadKeys.Simple"));
-        assert!(!in_full_run("SCSI.ProutRegister.Simple"));
-        assert!(!in_full_run("SCSI.Reserve6.Simple"));
+        assert!(in_full_run("SCSI.PrinReadKeys.Simple"));
+        assert!(in_full_run("SCSI.ProutRegister.Simple"));
+        assert!(in_full_run("SCSI.Reserve6.Simple"));
         assert!(!in_full_run("SCSI.ExtendedCopy.Simple"));
         assert!(!in_full_run("SCSI.ReceiveCopyResults.CopyStatus"));
         assert!(!in_full_run("SCSI.MultipathIO.Simple"));
@@ -355,7 +385,7 @@ mod tests {
         let listed: Vec<String> = [
             "SCSI.Read10.Simple",
             "SCSI.Unmap.Simple",
-            "SCSI.Reserve6.Simple",
+            "SCSI.ExtendedCopy.Simple",
             "ALL.Unmap.Simple",
         ]
         .map(String::from)
@@ -405,8 +435,8 @@ mod tests {
 
     #[test]
     fn luns_are_numbered_in_role_order_on_both_targets() {
-        let args = firmware_lun_args();
-        assert_eq!(args.len(), 2 * LunRole::ALL.len());
+        let args = firmware_full_args();
+        assert_eq!(args.len(), 2 * LunRole::ALL.len() + 2);
         for (i, role) in LunRole::ALL.iter().enumerate() {
             assert_eq!(role.firmware_lun() as usize, i);
             assert_eq!(role.tgtd_lun() as usize, i + 1);

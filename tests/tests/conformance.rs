@@ -60,6 +60,22 @@ fn libiscsi_conformance_suites_pass() {
     assert_passes(&report, target.as_ref());
 }
 
+/// Issue 4's acceptance on its own, so a reservations regression names itself: the PR and
+/// RESERVE(6) suites with two initiator names (`DYAD_TEST_TARGET=tgtd` shows tgt's six
+/// failures).
+#[test]
+fn libiscsi_reservation_suites_pass_with_two_initiators() {
+    let kind = TargetKind::from_env();
+    let target = start_target(kind, &TargetSpec::default()).expect("start the target");
+    let report = run_suite(
+        &target.disk_url(),
+        &suites::pattern(suites::RESERVATIONS),
+        suites::FULL_ARGS,
+        SUITE_TIMEOUT,
+    );
+    assert_passes(&report, target.as_ref());
+}
+
 #[test]
 fn libiscsi_chap_suite_passes_with_chap_configured() {
     let kind = TargetKind::from_env();
@@ -174,9 +190,10 @@ fn full_run_problems(report: &SuiteReport, planned: &[String]) -> Vec<String> {
     problems
 }
 
-/// Issue 3's acceptance: every SCSI and iSCSI suite except reservations, third-party copy
-/// and multipath, with `--dataloss --allow-sanitize`, each test on the LUN it needs; dyad
-/// next to tgtd.
+/// Issue 3's and issue 4's acceptance: every SCSI and iSCSI suite except third-party copy
+/// and multipath, with `--dataloss --allow-sanitize` and two initiator names (the
+/// reservation suites log in a second session), each test on the LUN it needs; dyad next to
+/// tgtd.
 #[test]
 fn libiscsi_full_set_side_by_side_with_tgtd() {
     let listed = list_tests(&suites::pattern(suites::FULL_FAMILIES))
@@ -210,7 +227,7 @@ fn libiscsi_full_set_side_by_side_with_tgtd() {
         );
     }
 
-    let firmware = Firmware::start(&suites::firmware_lun_args())
+    let firmware = Firmware::start(&suites::firmware_full_args())
         .expect("start the firmware with a LUN per role");
     let ours = run_plan("dyad", &plan, &listed, |role| {
         firmware.url(role.firmware_lun())

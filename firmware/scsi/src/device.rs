@@ -10,6 +10,7 @@ use crate::lun::{Lun, LunConfig, LunId};
 use crate::lun_address;
 use crate::mutation::{Mutation, MutationError};
 use crate::nexus::{InitiatorPort, NexusId, NexusInfo, PortConfig};
+use crate::reservations::{ITNexus, Spc2Reservation};
 use crate::sense::{asc, Sense};
 use crate::status::{CommandResult, ScsiStatus};
 use crate::store::{MemoryStore, ParameterStore};
@@ -144,6 +145,9 @@ pub struct TargetDevice<B: BlockBackend> {
     /// Notified whenever task management (or a nexus or LUN going away) aborts tasks, so a
     /// transport can end the ones it holds that are still waiting for data.
     pub aborts: WaitQueue,
+    /// Things the operator should hear about that are not errors of a command (a saved record
+    /// that could not be restored); the firmware logs them.
+    notices: RefCell<Vec<String>>,
 }
 
 impl<B: BlockBackend> TargetDevice<B> {
@@ -161,6 +165,7 @@ impl<B: BlockBackend> TargetDevice<B> {
             store: Box::new(MemoryStore::default()),
             clock: None,
             spawner: None,
+            notices: RefCell::new(Vec::new()),
         }
     }
 
@@ -199,6 +204,11 @@ impl<B: BlockBackend> TargetDevice<B> {
         &*self.store
     }
 
+    /// The notices gathered since the last call.
+    pub fn take_notices(&self) -> Vec<String> {
+        core::mem::take(&mut *self.notices.borrow_mut())
+    }
+
     pub fn controller(&self) -> u8 {
         self.controller
     }
@@ -213,6 +223,9 @@ impl<B: BlockBackend> TargetDevice<B> {
                 let backend = self.opener.open(&config).map_err(MutationError::Backend)?;
                 let lun = Rc::new(Lun::new(config, backend));
                 commands::restore_saved_mode(&lun, &*self.store);
+                if let Some(notice) = commands::restore_reservations(&lun, &*self.store) {
+                    self.notices.borrow_mut().push(notice);
+                }
                 for n in self.nexuses.borrow().keys() {
                     lun.nexus_added(*n);
                 }
@@ -261,12 +274,15 @@ impl<B: BlockBackend> TargetDevice<B> {
                 }
             }
             Mutation::NexusLogout { nexus } => {
-                self.nexuses.borrow_mut().remove(&nexus);
+                let gone = self.nexuses.borrow_mut().remove(&nexus);
                 for lun in self.luns.borrow().values() {
                     lun.tasks
                         .abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
                     lun.nexus_removed(nexus);
                     lun.medium.borrow_mut().nexus_lost(nexus);
+                    if let Some(info) = &gone {
+                        Self::release_spc2_of(lun, &info.it_nexus());
+                    }
                 }
                 self.aborts.notify_all();
             }
@@ -282,8 +298,77 @@ impl<B: BlockBackend> TargetDevice<B> {
                     }
                 }
             }
+            Mutation::ReservationsChanged {
+                lun,
+                state,
+                attentions,
+                abort,
+                by,
+            } => {
+                let l = self.lun(lun).ok_or(MutationError::NoSuchLun(lun))?;
+                *l.reservations.borrow_mut() = state;
+                let nexuses = self.nexuses.borrow().clone();
+                for (set, ua) in &attentions {
+                    for (n, info) in &nexuses {
+                        if set.contains(&info.it_nexus()) {
+                            l.raise(*n, *ua);
+                        }
+                    }
+                }
+                if !abort.is_empty() {
+                    let victims: alloc::collections::BTreeSet<NexusId> = nexuses
+                        .iter()
+                        .filter(|(_, info)| abort.iter().any(|s| s.contains(&info.it_nexus())))
+                        .map(|(n, _)| *n)
+                        .collect();
+                    self.abort_tasks_of(&l, by.0, |e| {
+                        victims.contains(&e.nexus) && (e.nexus, e.tag) != by
+                    });
+                }
+            }
+            Mutation::Spc2ReservationChanged { lun, holder } => {
+                let l = self.lun(lun).ok_or(MutationError::NoSuchLun(lun))?;
+                *l.spc2.borrow_mut() = Spc2Reservation::held_by(holder);
+            }
         }
         Ok(())
+    }
+
+    /// I_T nexus loss releases the SPC-2 reservation the nexus held (SPC-2 §5.5.1).
+    fn release_spc2_of(l: &Lun<B>, it: &ITNexus) {
+        let mut spc2 = l.spc2.borrow_mut();
+        if spc2.holder() == Some(it) {
+            spc2.reset();
+        }
+    }
+
+    /// The I_T nexus `nexus` is, as reservations name it.
+    pub fn it_nexus(&self, nexus: NexusId) -> Option<ITNexus> {
+        self.nexuses.borrow().get(&nexus).map(NexusInfo::it_nexus)
+    }
+
+    /// Aborts the tasks of `l` that `which` selects, as task management by `issuer` does: the
+    /// issuer's own end silently, the others' with TASK ABORTED when TAS is set, else silently
+    /// with COMMANDS CLEARED BY ANOTHER INITIATOR (SAM-5 §5.6).
+    fn abort_tasks_of(&self, l: &Lun<B>, issuer: NexusId, which: impl Fn(&TaskEntry) -> bool) {
+        let tas = l.mode().tas;
+        let mut others_cleared = alloc::collections::BTreeSet::new();
+        l.tasks.abort_where(|e| {
+            if !which(e) {
+                None
+            } else if e.nexus == issuer {
+                Some(AbortKind::Silent)
+            } else if tas {
+                Some(AbortKind::TaskAborted)
+            } else {
+                others_cleared.insert(e.nexus);
+                Some(AbortKind::Silent)
+            }
+        });
+        for n in others_cleared {
+            l.raise(n, UnitAttention::CommandsCleared);
+        }
+        self.aborts.notify_all();
     }
 
     fn raise_on_ports_seeing(&self, id: LunId, ua: UnitAttention) {
@@ -437,6 +522,11 @@ impl<B: BlockBackend> TargetDevice<B> {
                     return fail(&ua.sense());
                 }
             }
+            if commands::reservation_conflict(l, &info, command, req.cdb) {
+                return Submission::Complete(CommandResult::status(
+                    ScsiStatus::ReservationConflict,
+                ));
+            }
             if let Some(sense) = admission(self.access_state(port.tpg), command.flags) {
                 return fail(&sense);
             }
@@ -533,7 +623,7 @@ impl<B: BlockBackend> TargetDevice<B> {
     }
 
     /// Waits until no aborted task of `lun` is still executing.
-    async fn drain_aborted(lun: &Lun<B>) {
+    pub(crate) async fn drain_aborted(lun: &Lun<B>) {
         while lun.tasks.aborted_running() {
             lun.tasks.changed.changed().await;
         }
@@ -570,6 +660,8 @@ impl<B: BlockBackend> TargetDevice<B> {
     fn reset_lun(&self, l: &Lun<B>, issuer: NexusId) {
         self.clear_lun(l, issuer);
         l.medium.borrow_mut().reset();
+        // A LUN reset releases an SPC-2 reservation; persistent reservations stay.
+        l.spc2.borrow_mut().reset();
         let _ = self.apply(Mutation::AttentionRaised {
             lun: Some(l.id()),
             ua: UnitAttention::BusDeviceReset,
@@ -579,22 +671,7 @@ impl<B: BlockBackend> TargetDevice<B> {
 
     /// Aborts every task on `l`: the issuer's silently, the others' per TAS.
     fn clear_lun(&self, l: &Lun<B>, issuer: NexusId) {
-        let tas = l.mode().tas;
-        let mut others_cleared = alloc::collections::BTreeSet::new();
-        l.tasks.abort_where(|e| {
-            if e.nexus == issuer {
-                Some(AbortKind::Silent)
-            } else if tas {
-                Some(AbortKind::TaskAborted)
-            } else {
-                others_cleared.insert(e.nexus);
-                Some(AbortKind::Silent)
-            }
-        });
-        for n in others_cleared {
-            l.raise(n, UnitAttention::CommandsCleared);
-        }
-        self.aborts.notify_all();
+        self.abort_tasks_of(l, issuer, |_| true);
     }
 
     /// CLEAR TASK SET: every task of every nexus on the LUN.
@@ -705,6 +782,9 @@ impl<B: BlockBackend> TargetDevice<B> {
             l.tasks
                 .abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
             l.medium.borrow_mut().nexus_lost(nexus);
+            if let Some(it) = self.it_nexus(nexus) {
+                Self::release_spc2_of(l, &it);
+            }
             l.raise(nexus, UnitAttention::ITNexusLoss);
         }
         self.aborts.notify_all();

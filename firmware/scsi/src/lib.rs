@@ -25,6 +25,7 @@ pub mod status;
 pub mod store;
 pub mod table;
 pub mod task_set;
+pub mod transport_id;
 pub mod ua;
 pub mod wait_queue;
 

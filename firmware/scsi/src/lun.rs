@@ -4,6 +4,7 @@ use crate::backend::{BlockBackend, Geometry};
 use crate::commands::statistics::Statistics;
 use crate::commands::{BufferState, MediumState, SanitizeState};
 use crate::nexus::NexusId;
+use crate::reservations::{PersistentReservations, Spc2Reservation};
 use crate::task_set::TaskSet;
 use crate::ua::{PendingAttentions, UnitAttention};
 use alloc::collections::BTreeMap;
@@ -145,6 +146,10 @@ pub struct Lun<B> {
     pub(crate) buffer: RefCell<BufferState>,
     pub(crate) sanitize: RefCell<SanitizeState>,
     pub(crate) stats: Statistics,
+    /// SPC-4 persistent reservations and the SPC-2 RESERVE/RELEASE reservation; changed only
+    /// through [`crate::mutation::Mutation`].
+    pub(crate) reservations: RefCell<PersistentReservations>,
+    pub(crate) spc2: RefCell<Spc2Reservation>,
     /// A thin-provisioning soft threshold was reported and has not been uncrossed since.
     pub(crate) threshold_reached: Cell<bool>,
 }
@@ -167,6 +172,8 @@ impl<B: BlockBackend> Lun<B> {
             buffer: RefCell::default(),
             sanitize: RefCell::default(),
             stats: Statistics::default(),
+            reservations: RefCell::default(),
+            spc2: RefCell::default(),
             threshold_reached: Cell::new(false),
         }
     }

@@ -3,7 +3,9 @@
 
 use crate::lun::{LunConfig, LunId, ModeParameters};
 use crate::nexus::{InitiatorPort, NexusId, PortConfig};
+use crate::reservations::{ITNexus, NexusSet, PersistentReservations};
 use crate::ua::UnitAttention;
+use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +38,21 @@ pub enum Mutation {
         lun: Option<LunId>,
         ua: UnitAttention,
         except: Option<NexusId>,
+    },
+    /// A PERSISTENT RESERVE OUT changed `lun`'s persistent reservations to `state`: the
+    /// nexuses of each set get its unit attention, and PREEMPT AND ABORT's victims (`abort`)
+    /// lose their tasks on the LUN, all but the command `by` (nexus and task tag) itself.
+    ReservationsChanged {
+        lun: LunId,
+        state: PersistentReservations,
+        attentions: Vec<(NexusSet, UnitAttention)>,
+        abort: Vec<NexusSet>,
+        by: (NexusId, u64),
+    },
+    /// RESERVE or RELEASE (SPC-2) gave `lun`'s reservation to `holder`, or released it.
+    Spc2ReservationChanged {
+        lun: LunId,
+        holder: Option<ITNexus>,
     },
 }
 

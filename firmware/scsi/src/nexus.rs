@@ -1,6 +1,7 @@
 //! I_T nexuses (an initiator port logged in through a target port) and target ports.
 
 use crate::lun::LunId;
+use crate::reservations::ITNexus;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use serde::{Deserialize, Serialize};
@@ -61,4 +62,14 @@ impl PortConfig {
 pub struct NexusInfo {
     pub port: u16,
     pub initiator: InitiatorPort,
+}
+
+impl NexusInfo {
+    /// The nexus as reservations know it: its identity survives a re-login with the same ISID.
+    pub fn it_nexus(&self) -> ITNexus {
+        ITNexus {
+            initiator: self.initiator.clone(),
+            relative_target_port: self.port,
+        }
+    }
 }

@@ -30,6 +30,8 @@ const LU_SCOPE: u8 = 0;
 const ALLOW_COMMANDS: u8 = 5;
 /// TransportID byte 0 for iSCSI (protocol identifier 5h) in format 01b (name + ISID).
 const ISCSI_TRANSPORT_ID_FORMAT_01: u8 = 0x40 | 0x05;
+/// TransportID byte 0 for iSCSI in format 00b (name only).
+const ISCSI_TRANSPORT_ID_FORMAT_00: u8 = 0x05;
 
 /// Persistent reservation types (SPC-4 table 169).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +113,9 @@ pub struct ITNexus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registrant {
     pub initiator: InitiatorPort,
+    /// Registered through a name-only TransportID (SPEC_I_PT, format 00b): it stands for every
+    /// initiator port of the named initiator device, whatever its ISID.
+    pub any_isid: bool,
     /// The port it registered through; reported by READ FULL STATUS, ignored with ALL_TG_PT.
     pub relative_target_port: u16,
     pub all_tg_pt: bool,
@@ -120,14 +125,24 @@ pub struct Registrant {
 impl Registrant {
     /// Whether this registration is the one of I_T nexus `n`.
     pub fn covers(&self, n: &ITNexus) -> bool {
-        self.initiator == n.initiator
+        same_initiator(&self.initiator, self.any_isid, &n.initiator, false)
             && (self.all_tg_pt || self.relative_target_port == n.relative_target_port)
     }
 
-    /// Whether a registration of `initiator` through `port` (all ports with `all`) would share
-    /// an I_T nexus with this one.
-    fn overlaps(&self, initiator: &InitiatorPort, port: u16, all: bool) -> bool {
-        self.initiator == *initiator && (self.all_tg_pt || all || self.relative_target_port == port)
+    /// Whether a registration of `initiator` (any of its ports with `any_isid`) through `port`
+    /// (all ports with `all`) would share an I_T nexus with this one.
+    fn overlaps(&self, initiator: &InitiatorPort, any_isid: bool, port: u16, all: bool) -> bool {
+        same_initiator(&self.initiator, self.any_isid, initiator, any_isid)
+            && (self.all_tg_pt || all || self.relative_target_port == port)
+    }
+
+    /// Its TransportID, as READ FULL STATUS reports it: name and ISID, or the name alone.
+    pub fn transport_id(&self) -> Vec<u8> {
+        if self.any_isid {
+            iscsi_name_transport_id(&self.initiator.name)
+        } else {
+            iscsi_transport_id(&self.initiator)
+        }
     }
 
     /// The I_T nexuses of this registration, less `except` when it is one of them.
@@ -140,6 +155,7 @@ impl Registrant {
         };
         Some(NexusSet {
             initiator: self.initiator.clone(),
+            any_isid: self.any_isid,
             target_ports,
         })
     }
@@ -166,6 +182,8 @@ pub struct Reservation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NexusSet {
     pub initiator: InitiatorPort,
+    /// Every initiator port of the initiator's name, not only the one with its ISID.
+    pub any_isid: bool,
     pub target_ports: TargetPorts,
 }
 
@@ -179,7 +197,7 @@ pub enum TargetPorts {
 
 impl NexusSet {
     pub fn contains(&self, n: &ITNexus) -> bool {
-        self.initiator == n.initiator
+        same_initiator(&self.initiator, self.any_isid, &n.initiator, false)
             && match self.target_ports {
                 TargetPorts::Only(p) => n.relative_target_port == p,
                 TargetPorts::All => true,
@@ -232,6 +250,8 @@ pub struct ProutParameters {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecifiedInitiator {
     pub initiator: InitiatorPort,
+    /// Named by a name-only TransportID (format 00b): every port of that initiator device.
+    pub any_isid: bool,
     pub offset: u16,
 }
 
@@ -267,6 +287,12 @@ pub struct PersistentReservations {
     reservation: Option<Reservation>,
     generation: u32,
     aptpl: bool,
+}
+
+/// Whether two initiator identities share an initiator port; `*_any` widens one to every
+/// port (ISID) of its name.
+fn same_initiator(a: &InitiatorPort, a_any: bool, b: &InitiatorPort, b_any: bool) -> bool {
+    a.name == b.name && (a_any || b_any || a.isid == b.isid)
 }
 
 fn conflict<T>() -> Result<T, Refusal> {
@@ -322,6 +348,24 @@ pub fn iscsi_transport_id(initiator: &InitiatorPort) -> Vec<u8> {
     out
 }
 
+/// iSCSI TransportID, format 00b: the initiator device's name alone, NUL-terminated and padded
+/// like [`iscsi_transport_id`].
+pub fn iscsi_name_transport_id(name: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(name.len().saturating_add(4));
+    body.extend_from_slice(name.as_bytes());
+    body.push(0);
+    while body.len() % 4 != 0 || body.len() < 20 {
+        body.push(0);
+    }
+    let len = u16::try_from(body.len()).unwrap_or(u16::MAX);
+    let mut out = Vec::with_capacity(body.len().saturating_add(4));
+    out.push(ISCSI_TRANSPORT_ID_FORMAT_00);
+    out.push(0);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
 impl PersistentReservations {
     pub fn new() -> Self {
         Self::default()
@@ -352,6 +396,34 @@ impl PersistentReservations {
         }
         self.generation = 0;
         self
+    }
+
+    /// Whether the state could have come from PERSISTENT RESERVE OUT: registrations do not
+    /// share an I_T nexus, and a reservation's holder is registered (for a record read back
+    /// from storage, which must not grant access to nobody in particular).
+    pub fn is_consistent(&self) -> bool {
+        let distinct = self.registrants.iter().enumerate().all(|(i, r)| {
+            self.registrants.iter().skip(i + 1).all(|o| {
+                !o.overlaps(
+                    &r.initiator,
+                    r.any_isid,
+                    r.relative_target_port,
+                    r.all_tg_pt,
+                )
+            })
+        });
+        let held = match &self.reservation {
+            None => true,
+            Some(Reservation {
+                holder: Holder::AllRegistrants,
+                kind,
+            }) => kind.is_all_registrants() && !self.registrants.is_empty(),
+            Some(Reservation {
+                holder: Holder::Registrant(h),
+                kind,
+            }) => !kind.is_all_registrants() && self.is_registered(h),
+        };
+        distinct && held
     }
 
     pub fn registrant(&self, n: &ITNexus) -> Option<&Registrant> {
@@ -494,6 +566,7 @@ impl PersistentReservations {
                 if self.registrants.iter().any(|r| {
                     r.overlaps(
                         &requester.initiator,
+                        false,
                         requester.relative_target_port,
                         p.all_tg_pt,
                     )
@@ -504,6 +577,7 @@ impl PersistentReservations {
                 }
                 self.registrants.push(Registrant {
                     initiator: requester.initiator.clone(),
+                    any_isid: false,
                     relative_target_port: requester.relative_target_port,
                     all_tg_pt: p.all_tg_pt,
                     key: p.service_action_key,
@@ -561,12 +635,14 @@ impl PersistentReservations {
         let port = requester.relative_target_port;
         for (i, s) in initiators.iter().enumerate() {
             let earlier = initiators.get(..i).unwrap_or_default();
-            if s.initiator == requester.initiator
-                || earlier.iter().any(|e| e.initiator == s.initiator)
+            if same_initiator(&s.initiator, s.any_isid, &requester.initiator, false)
+                || earlier
+                    .iter()
+                    .any(|e| same_initiator(&e.initiator, e.any_isid, &s.initiator, s.any_isid))
                 || self
                     .registrants
                     .iter()
-                    .any(|r| r.overlaps(&s.initiator, port, p.all_tg_pt))
+                    .any(|r| r.overlaps(&s.initiator, s.any_isid, port, p.all_tg_pt))
             {
                 return Err(invalid_parameter(s.offset, None));
             }
@@ -575,6 +651,7 @@ impl PersistentReservations {
         self.registrants
             .extend(initiators.iter().map(|s| Registrant {
                 initiator: s.initiator.clone(),
+                any_isid: s.any_isid,
                 relative_target_port: port,
                 all_tg_pt: p.all_tg_pt,
                 key: p.service_action_key,
@@ -803,6 +880,7 @@ impl PersistentReservations {
         if !self.is_registered(destination) {
             self.registrants.push(Registrant {
                 initiator: destination.initiator.clone(),
+                any_isid: false,
                 relative_target_port: destination.relative_target_port,
                 all_tg_pt: false,
                 key: p.service_action_key,
@@ -888,7 +966,7 @@ impl PersistentReservations {
                 }) if r.covers(h) => Some(*kind),
                 _ => None,
             };
-            let tid = iscsi_transport_id(&r.initiator);
+            let tid = r.transport_id();
             body.extend_from_slice(&r.key.to_be_bytes());
             body.extend_from_slice(&[0; 4]);
             body.push((u8::from(r.all_tg_pt) << 1) | u8::from(holder.is_some()));
@@ -920,6 +998,11 @@ pub struct Spc2Reservation {
 }
 
 impl Spc2Reservation {
+    /// The reservation as a mutation carries it.
+    pub fn held_by(holder: Option<ITNexus>) -> Self {
+        Spc2Reservation { holder }
+    }
+
     pub fn holder(&self) -> Option<&ITNexus> {
         self.holder.as_ref()
     }
@@ -1035,6 +1118,7 @@ mod tests {
     fn only(n: &ITNexus) -> NexusSet {
         NexusSet {
             initiator: n.initiator.clone(),
+            any_isid: false,
             target_ports: TargetPorts::Only(n.relative_target_port),
         }
     }
@@ -1693,6 +1777,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, n)| SpecifiedInitiator {
                     initiator: ip(n, 1),
+                    any_isid: false,
                     offset: 28u16.saturating_add(u16::try_from(i).unwrap_or(0).saturating_mul(32)),
                 })
                 .collect()
@@ -1736,6 +1821,42 @@ mod tests {
     }
 
     #[test]
+    fn a_name_only_transport_id_registers_every_port_of_the_initiator() {
+        let mut pr = PersistentReservations::new();
+        let c = SpecifiedInitiator {
+            initiator: ip("iqn.c", 0),
+            any_isid: true,
+            offset: 28,
+        };
+        assert!(pr
+            .register_specified(&a(), &keys(0, KA), core::slice::from_ref(&c))
+            .is_ok());
+        for isid in [1, 2, 9] {
+            let n = ITNexus {
+                initiator: ip("iqn.c", isid),
+                relative_target_port: 1,
+            };
+            assert!(pr.is_registered(&n), "ISID {isid}");
+        }
+        // Reported with a format 00b TransportID: byte 0 is 05h, the name follows.
+        let status = pr.read_full_status();
+        let second = 8 + 24 + iscsi_transport_id(&a().initiator).len();
+        assert_eq!(status[second + 24], 0x05);
+        assert_eq!(&status[second + 28..second + 33], b"iqn.c");
+        // The same name again, even with an ISID, overlaps it.
+        let again = SpecifiedInitiator {
+            initiator: ip("iqn.c", 3),
+            any_isid: false,
+            offset: 28,
+        };
+        let d = nx("iqn.d", 1);
+        assert_eq!(
+            pr.register_specified(&d, &keys(0, KB), &[again]),
+            check(Sense::invalid_field_in_parameter_list(28, None))
+        );
+    }
+
+    #[test]
     fn all_target_ports_registration() {
         let mut pr = PersistentReservations::new();
         let p = ProutParameters {
@@ -1756,6 +1877,7 @@ mod tests {
         let expected = vec![(
             NexusSet {
                 initiator: ip("iqn.a", 1),
+                any_isid: false,
                 target_ports: TargetPorts::All,
             },
             UnitAttention::ReservationsPreempted,
@@ -1774,6 +1896,7 @@ mod tests {
         let out = pr.clear(&a(), &keys(KA, 0));
         let others = NexusSet {
             initiator: ip("iqn.a", 1),
+            any_isid: false,
             target_ports: TargetPorts::AllExcept(1),
         };
         assert!(others.contains(&nx("iqn.a", 2)) && !others.contains(&a()));

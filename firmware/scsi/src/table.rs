@@ -70,6 +70,11 @@ pub enum Kind {
     ReportSupportedTaskManagementFunctions,
     ReportTimestamp,
     ReportTargetPortGroups,
+    // commands/persistent_reserve.rs, reserve_release.rs
+    PersistentReserveIn,
+    PersistentReserveOut,
+    Reserve,
+    Release,
 }
 
 /// Command flags, named after CTL's `CTL_CMD_FLAG_*`.

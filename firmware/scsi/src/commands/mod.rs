@@ -1,6 +1,7 @@
 //! Command handlers, one file per command family, each owning its command table entries, and
 //! the dispatch from the command table to them.
 
+mod aptpl;
 mod block_access;
 mod buffer;
 mod compare_and_write;
@@ -12,12 +13,15 @@ mod maintenance_in;
 mod memory_fixture;
 mod mode_select;
 mod mode_sense;
+mod persistent_reserve;
 mod prefetch;
 mod read_capacity;
 mod read_defect_data;
 mod read_write;
 mod report_luns;
 mod request_sense;
+mod reservation_conflict;
+mod reserve_release;
 mod sanitize;
 mod start_stop;
 pub(crate) mod statistics;
@@ -30,8 +34,10 @@ pub(crate) mod vpd;
 mod write_atomic;
 mod write_same;
 
+pub(crate) use aptpl::restore_reservations;
 pub(crate) use buffer::BufferState;
 pub(crate) use mode_select::restore_saved_mode;
+pub(crate) use reservation_conflict::reservation_conflict;
 pub(crate) use sanitize::SanitizeState;
 pub(crate) use start_stop::MediumState;
 
@@ -67,6 +73,8 @@ pub(crate) const FAMILIES: &[&[CommandEntry]] = &[
     read_defect_data::ENTRIES,
     buffer::ENTRIES,
     maintenance_in::ENTRIES,
+    persistent_reserve::ENTRIES,
+    reserve_release::ENTRIES,
 ];
 use alloc::vec::Vec;
 
@@ -163,6 +171,8 @@ pub(crate) fn precheck<B: BlockBackend>(
         | ReportTargetPortGroups => maintenance_in::precheck(kind, lun, cdb),
         ModeSelect6 | ModeSelect10 => mode_select::precheck(kind, lun, cdb),
         LogSense => log_sense::precheck(kind, lun, cdb),
+        PersistentReserveIn | PersistentReserveOut => persistent_reserve::precheck(kind, lun, cdb),
+        Reserve | Release => Ok(Plan::NONE),
         RequestSense | Inquiry | ReportLuns | ReadCapacity10 | ReadCapacity16 | ModeSense6
         | ModeSense10 => Ok(Plan::NONE),
     }
@@ -220,5 +230,9 @@ pub(crate) async fn execute<B: BlockBackend>(
         | ReportTargetPortGroups => maintenance_in::execute(ctx, kind, data_out).await,
         ModeSelect6 | ModeSelect10 => mode_select::execute(ctx, kind, data_out).await,
         LogSense => log_sense::execute(ctx, kind, data_out).await,
+        PersistentReserveIn | PersistentReserveOut => {
+            persistent_reserve::execute(ctx, kind, data_out).await
+        }
+        Reserve | Release => reserve_release::execute(ctx, kind, data_out),
     }
 }

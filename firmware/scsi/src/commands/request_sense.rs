@@ -13,6 +13,7 @@ pub(crate) const ENTRIES: &[E] = &[E::new(
     "REQUEST SENSE",
     Kind::RequestSense,
     crate::table::LUNLESS
+        .union(F::ALLOW_ON_RESV)
         .union(F::RUN_HERE)
         .union(F::DATA_IN)
         .union(F::OK_ON_NO_MEDIA),

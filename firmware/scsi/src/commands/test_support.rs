@@ -150,9 +150,14 @@ impl Fixture {
 
     /// Logs a new nexus in through the port and clears every unit attention it starts with.
     pub fn login(&self) -> NexusId {
+        self.login_as("iqn.2024-01.org.test:init", 0)
+    }
+
+    /// As [`Fixture::login`], for the initiator port `name` with an ISID ending in `isid`.
+    pub fn login_as(&self, name: &str, isid: u8) -> NexusId {
         let initiator = InitiatorPort {
-            name: "iqn.2024-01.org.test:init".to_string(),
-            isid: [0; 6],
+            name: name.to_string(),
+            isid: [0x40, 0, 0, 0, 0, isid],
         };
         let nexus = self.device.login(PORT, initiator).expect("login");
         let port = self.device.port(PORT).expect("port");
@@ -174,6 +179,17 @@ impl Fixture {
     }
 
     pub fn run_on(&self, nexus: NexusId, lun: u32, cdb: &[u8]) -> CommandResult {
+        self.run_with_data(nexus, lun, cdb, &[])
+    }
+
+    /// Runs `cdb` with `data` as its data-out.
+    pub fn run_with_data(
+        &self,
+        nexus: NexusId,
+        lun: u32,
+        cdb: &[u8],
+        data: &[u8],
+    ) -> CommandResult {
         let tag = self.tag.get();
         self.tag.set(tag + 1);
         let req = CommandRequest {
@@ -182,11 +198,11 @@ impl Fixture {
             cdb,
             tag,
             attr: TaskAttribute::Simple,
-            data_out_len: 0,
+            data_out_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
         };
         match self.device.submit(&req) {
             Submission::Complete(r) => r,
-            Submission::Queued(task) => match block_on(self.device.execute(task, Vec::new())) {
+            Submission::Queued(task) => match block_on(self.device.execute(task, data.to_vec())) {
                 Completion::Done(r) => r,
                 Completion::Aborted(kind) => panic!("command aborted: {kind:?}"),
             },
