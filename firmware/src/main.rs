@@ -145,6 +145,7 @@ async fn run(options: Options) -> Result<(), String> {
         .map_err(|e| format!("parameter store in {}: {e}", enclosure.dir().display()))?;
     device.set_store(Box::new(store));
     device.set_clock(wall_clock_ms);
+    device.set_notice_sink(|text| eprintln!("dyad: {text}"));
     // Operations that outlive their command (a sanitize) run as tasks of this runtime.
     device.set_spawner(|operation| {
         tokio::task::spawn_local(operation);
@@ -156,9 +157,6 @@ async fn run(options: Options) -> Result<(), String> {
         device
             .apply(Mutation::LunAdded(config))
             .map_err(|e| e.to_string())?;
-    }
-    for notice in device.take_notices() {
-        eprintln!("dyad: {notice}");
     }
     let port = relative_port_id(options.controller, 0);
     device

@@ -124,6 +124,9 @@ pub enum TmfOutcome {
     LunDoesNotExist,
 }
 
+/// Where the device's notices go (the firmware's log).
+type NoticeSink = Box<dyn Fn(&str)>;
+
 pub struct TargetDevice<B: BlockBackend> {
     controller: u8,
     opener: Box<dyn BackendOpener<B>>,
@@ -145,9 +148,11 @@ pub struct TargetDevice<B: BlockBackend> {
     /// Notified whenever task management (or a nexus or LUN going away) aborts tasks, so a
     /// transport can end the ones it holds that are still waiting for data.
     pub aborts: WaitQueue,
-    /// Things the operator should hear about that are not errors of a command (a saved record
-    /// that could not be restored); the firmware logs them.
+    /// Things the operator should hear about that a command's status cannot tell (a saved
+    /// record that could not be restored or written): handed to the sink when there is one,
+    /// kept for [`TargetDevice::take_notices`] otherwise.
     notices: RefCell<Vec<String>>,
+    notice_sink: Option<NoticeSink>,
 }
 
 impl<B: BlockBackend> TargetDevice<B> {
@@ -166,6 +171,7 @@ impl<B: BlockBackend> TargetDevice<B> {
             clock: None,
             spawner: None,
             notices: RefCell::new(Vec::new()),
+            notice_sink: None,
         }
     }
 
@@ -204,9 +210,21 @@ impl<B: BlockBackend> TargetDevice<B> {
         &*self.store
     }
 
-    /// The notices gathered since the last call.
+    /// Where notices go from now on (the firmware's log).
+    pub fn set_notice_sink(&mut self, sink: impl Fn(&str) + 'static) {
+        self.notice_sink = Some(Box::new(sink));
+    }
+
+    /// The notices gathered since the last call, when no sink takes them.
     pub fn take_notices(&self) -> Vec<String> {
         core::mem::take(&mut *self.notices.borrow_mut())
+    }
+
+    pub(crate) fn notice(&self, text: String) {
+        match &self.notice_sink {
+            Some(sink) => sink(&text),
+            None => self.notices.borrow_mut().push(text),
+        }
     }
 
     pub fn controller(&self) -> u8 {
@@ -224,7 +242,7 @@ impl<B: BlockBackend> TargetDevice<B> {
                 let lun = Rc::new(Lun::new(config, backend));
                 commands::restore_saved_mode(&lun, &*self.store);
                 if let Some(notice) = commands::restore_reservations(&lun, &*self.store) {
-                    self.notices.borrow_mut().push(notice);
+                    self.notice(notice);
                 }
                 for n in self.nexuses.borrow().keys() {
                     lun.nexus_added(*n);

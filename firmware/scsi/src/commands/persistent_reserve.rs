@@ -356,8 +356,14 @@ async fn persistent_reserve_out<B: BlockBackend>(ctx: &Ctx<'_, B>, data: &[u8]) 
         return ctx.fail(&INSUFFICIENT_REGISTRATION_RESOURCES);
     }
     // Saved before applied: a store that fails leaves the reservations as they were.
-    if outcome.persist && aptpl::save(ctx.device.store(), lun.id(), &state).is_err() {
-        return ctx.fail(&asc::INTERNAL_TARGET_FAILURE);
+    if outcome.persist {
+        if let Err(why) = aptpl::save(ctx.device.store(), lun.id(), &state) {
+            ctx.device.notice(alloc::format!(
+                "LUN {}: persistent reservations not changed, they could not be saved: {why}",
+                lun.id().0
+            ));
+            return ctx.fail(&asc::INTERNAL_TARGET_FAILURE);
+        }
     }
     let aborts = !outcome.abort.is_empty();
     let tag = ctx.task.map_or(0, |t| t.tag);
