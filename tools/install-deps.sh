@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # libiscsi-bin: iscsi-test-cu, iscsi-ls, iscsi-inq, iscsi-perf (the real initiators);
-# libiscsi-dev + gcc: the iscsi-pattern helper; tgt: the peer target the harness is
+# libiscsi-dev + gcc: the iscsi-pattern and iscsi-pr helpers; tgt: the peer target the harness is
 # proven on and the benchmark compares with; coreutils' stdbuf is always there.
 packages=(libiscsi-bin libiscsi-dev tgt gcc)
 if [[ "${1:-}" == "--bench" ]]; then

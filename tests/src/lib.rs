@@ -1,6 +1,7 @@
 //! End-to-end test support for dyad: process guards for the firmware and for tgtd (the peer
-//! we measure against), wrappers around libiscsi's command-line initiators, and the runner
-//! for libiscsi's conformance suite (`iscsi-test-cu`).
+//! we measure against), wrappers around libiscsi's command-line initiators and our
+//! persistent reservation client (`iscsi-pr`), and the runner for libiscsi's conformance
+//! suite (`iscsi-test-cu`).
 //!
 //! Everything here talks to 127.0.0.1 only and cleans up after itself: each guard kills its
 //! process on drop and each temporary directory is removed.
@@ -14,6 +15,7 @@ pub mod glob;
 pub mod initiator;
 pub mod paths;
 pub mod port;
+pub mod reservation_client;
 pub mod suites;
 pub mod target;
 pub mod tempdir;

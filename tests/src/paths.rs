@@ -1,4 +1,4 @@
-//! Where the binaries under test live: the release firmware and the C initiator helper,
+//! Where the binaries under test live: the release firmware and the C initiator helpers,
 //! overridable by environment variables so CI or a developer can point elsewhere.
 
 use std::env;
@@ -38,6 +38,13 @@ pub fn pattern_binary() -> PathBuf {
     env::var_os("DYAD_ISCSI_PATTERN")
         .map(PathBuf::from)
         .unwrap_or_else(|| target_dir().join("initiator").join("iscsi-pattern"))
+}
+
+/// `DYAD_ISCSI_PR`, else `<target>/initiator/iscsi-pr` (built by `make initiator`).
+pub fn pr_binary() -> PathBuf {
+    env::var_os("DYAD_ISCSI_PR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("initiator").join("iscsi-pr"))
 }
 
 /// Fails with a message naming the build step when `path` is missing, so a test run

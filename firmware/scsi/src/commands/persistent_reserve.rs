@@ -24,31 +24,23 @@ const FLAGS: F = F::OK_ON_STANDBY
 const PRIN: F = FLAGS.union(F::DATA_IN);
 const PROUT: F = FLAGS.union(F::DATA_OUT);
 
+const fn prin_usage(sa: u8) -> [u8; 10] {
+    [0x5E, sa, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0x07]
+}
+
 const fn prout_usage(sa: u8) -> [u8; 10] {
     [0x5F, sa, 0xFF, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x07]
 }
 
 pub(crate) const ENTRIES: &[E] = &[
-    prin(
-        0,
-        "PERSISTENT RESERVE IN: READ KEYS",
-        &[0x5E, 0x00, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0x07],
-    ),
-    prin(
-        1,
-        "PERSISTENT RESERVE IN: READ RESERVATION",
-        &[0x5E, 0x01, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0x07],
-    ),
+    prin(0, "PERSISTENT RESERVE IN: READ KEYS", &prin_usage(0)),
+    prin(1, "PERSISTENT RESERVE IN: READ RESERVATION", &prin_usage(1)),
     prin(
         2,
         "PERSISTENT RESERVE IN: REPORT CAPABILITIES",
-        &[0x5E, 0x02, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0x07],
+        &prin_usage(2),
     ),
-    prin(
-        3,
-        "PERSISTENT RESERVE IN: READ FULL STATUS",
-        &[0x5E, 0x03, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0x07],
-    ),
+    prin(3, "PERSISTENT RESERVE IN: READ FULL STATUS", &prin_usage(3)),
     prout(
         REGISTER,
         "PERSISTENT RESERVE OUT: REGISTER",
