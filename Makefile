@@ -9,8 +9,8 @@ INITIATOR := target/initiator/iscsi-pattern target/initiator/iscsi-pr
 BENCH_ARGS ?=
 # Seconds per fuzz target for `make fuzz`.
 FUZZ_SECONDS ?= 60
-# The cargo-fuzz projects: the iSCSI codec and login, the SCSI core.
-FUZZ_DIRS := firmware/iscsi/fuzz firmware/scsi/fuzz
+# The cargo-fuzz projects: the iSCSI codec and login, the SCSI core, ctl.conf.
+FUZZ_DIRS := firmware/iscsi/fuzz firmware/scsi/fuzz firmware/config/fuzz
 
 .PHONY: run test test-conformance deps deps-bench initiator bench fuzz clean
 
