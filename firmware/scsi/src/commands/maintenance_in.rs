@@ -204,12 +204,7 @@ pub(crate) fn precheck<B: BlockBackend>(
         Kind::ReportSupportedTaskManagementFunctions => 16,
         _ => 12,
     };
-    Ok(Plan {
-        range: (0, 0),
-        data_out_len: 0,
-        data_in_len: allocation_length.min(bound),
-        exact_data_out: false,
-    })
+    Ok(Plan::data_in(allocation_length.min(bound)))
 }
 
 pub(crate) async fn execute<B: BlockBackend>(

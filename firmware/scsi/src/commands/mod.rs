@@ -127,6 +127,22 @@ impl Plan {
         data_in_len: 0,
         exact_data_out: false,
     };
+
+    /// A command that touches no blocks and takes a parameter list of up to `len` bytes.
+    const fn parameter_list(len: u32) -> Plan {
+        Plan {
+            data_out_len: len,
+            ..Plan::NONE
+        }
+    }
+
+    /// A command that touches no blocks and returns up to `len` bytes.
+    const fn data_in(len: u32) -> Plan {
+        Plan {
+            data_in_len: len,
+            ..Plan::NONE
+        }
+    }
 }
 
 /// Checks that need the CDB and the LUN but no data: ranges, write protection, lengths.

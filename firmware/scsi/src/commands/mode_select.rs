@@ -60,12 +60,9 @@ pub(crate) fn precheck<B: BlockBackend>(
     if byte(cdb, 1) & PF == 0 {
         return Err(Sense::invalid_field_in_cdb(1, Some(4)));
     }
-    Ok(Plan {
-        range: (0, 0),
-        data_out_len: u32::from(parameter_list_length(kind, cdb)),
-        data_in_len: 0,
-        exact_data_out: false,
-    })
+    Ok(Plan::parameter_list(u32::from(parameter_list_length(
+        kind, cdb,
+    ))))
 }
 
 pub(crate) async fn execute<B: BlockBackend>(

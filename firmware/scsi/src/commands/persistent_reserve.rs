@@ -138,12 +138,7 @@ pub(crate) fn precheck<B: BlockBackend>(
     cdb: &[u8],
 ) -> Result<Plan, Sense> {
     if kind == Kind::PersistentReserveIn {
-        return Ok(Plan {
-            range: (0, 0),
-            data_out_len: 0,
-            data_in_len: u32::from(be16(cdb, 7)),
-            exact_data_out: false,
-        });
+        return Ok(Plan::data_in(u32::from(be16(cdb, 7))));
     }
     let len = parameter_list_length(cdb);
     let fits = match byte(cdb, 1) & 0x1F {
@@ -154,12 +149,7 @@ pub(crate) fn precheck<B: BlockBackend>(
     if !fits {
         return Err(asc::PARAMETER_LIST_LENGTH_ERROR);
     }
-    Ok(Plan {
-        range: (0, 0),
-        data_out_len: len,
-        data_in_len: 0,
-        exact_data_out: false,
-    })
+    Ok(Plan::parameter_list(len))
 }
 
 pub(crate) async fn execute<B: BlockBackend>(

@@ -49,12 +49,7 @@ pub(crate) fn precheck<B: BlockBackend>(
     if end > lun.blocks() {
         return Err(asc::LBA_OUT_OF_RANGE);
     }
-    Ok(Plan {
-        range: (0, 0),
-        data_out_len: 0,
-        data_in_len: 0,
-        exact_data_out: false,
-    })
+    Ok(Plan::NONE)
 }
 
 pub(crate) async fn synchronize_cache<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult {
