@@ -323,8 +323,7 @@ fn push_u32(out: &mut Vec<u8>, v: usize) {
     out.extend_from_slice(&u32::try_from(v).unwrap_or(u32::MAX).to_be_bytes());
 }
 
-/// iSCSI TransportID, format 01b: "<name>,i,0x<ISID>" NUL-terminated, padded to a multiple of
-/// four and at least 20 bytes of additional length (SPC-4 §7.6.4.6).
+/// iSCSI TransportID, format 01b: "<name>,i,0x<ISID>" (SPC-4 §7.6.4.6).
 pub fn iscsi_transport_id(initiator: &InitiatorPort) -> Vec<u8> {
     let mut name = Vec::with_capacity(initiator.name.len().saturating_add(20));
     name.extend_from_slice(initiator.name.as_bytes());
@@ -335,34 +334,27 @@ pub fn iscsi_transport_id(initiator: &InitiatorPort) -> Vec<u8> {
             name.push(u8::try_from(digit).unwrap_or(b'0'));
         }
     }
+    transport_id(ISCSI_TRANSPORT_ID_FORMAT_01, name)
+}
+
+/// iSCSI TransportID, format 00b: the initiator device's name alone.
+pub fn iscsi_name_transport_id(name: &str) -> Vec<u8> {
+    transport_id(ISCSI_TRANSPORT_ID_FORMAT_00, name.as_bytes().to_vec())
+}
+
+/// The TransportID with byte 0 `format` around `name`: NUL-terminated, padded to a multiple
+/// of four and to at least 20 bytes of additional length.
+fn transport_id(format: u8, mut name: Vec<u8>) -> Vec<u8> {
     name.push(0);
-    while name.len() % 4 != 0 || name.len() < 20 {
+    while !name.len().is_multiple_of(4) || name.len() < 20 {
         name.push(0);
     }
     let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
     let mut out = Vec::with_capacity(name.len().saturating_add(4));
-    out.push(ISCSI_TRANSPORT_ID_FORMAT_01);
+    out.push(format);
     out.push(0);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&name);
-    out
-}
-
-/// iSCSI TransportID, format 00b: the initiator device's name alone, NUL-terminated and padded
-/// like [`iscsi_transport_id`].
-pub fn iscsi_name_transport_id(name: &str) -> Vec<u8> {
-    let mut body = Vec::with_capacity(name.len().saturating_add(4));
-    body.extend_from_slice(name.as_bytes());
-    body.push(0);
-    while body.len() % 4 != 0 || body.len() < 20 {
-        body.push(0);
-    }
-    let len = u16::try_from(body.len()).unwrap_or(u16::MAX);
-    let mut out = Vec::with_capacity(body.len().saturating_add(4));
-    out.push(ISCSI_TRANSPORT_ID_FORMAT_00);
-    out.push(0);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&body);
     out
 }
 
