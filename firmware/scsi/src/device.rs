@@ -132,7 +132,8 @@ pub struct TargetDevice<B: BlockBackend> {
     opener: Box<dyn BackendOpener<B>>,
     luns: RefCell<BTreeMap<LunId, Rc<Lun<B>>>>,
     ports: RefCell<BTreeMap<u16, Rc<PortConfig>>>,
-    nexuses: RefCell<BTreeMap<NexusId, NexusInfo>>,
+    /// Shared so that admission takes a reference count, not a copy of the initiator name.
+    nexuses: RefCell<BTreeMap<NexusId, Rc<NexusInfo>>>,
     next_nexus: Cell<u32>,
     /// ALUA state per target port group; a group not listed is Active/Optimized.
     access: RefCell<BTreeMap<u16, AccessState>>,
@@ -286,7 +287,15 @@ impl<B: BlockBackend> TargetDevice<B> {
                 if nexuses.contains_key(&nexus) {
                     return Err(MutationError::NexusExists(nexus));
                 }
-                nexuses.insert(nexus, NexusInfo { port, initiator });
+                nexuses.insert(
+                    nexus,
+                    Rc::new(NexusInfo {
+                        it: ITNexus {
+                            initiator,
+                            relative_target_port: port,
+                        },
+                    }),
+                );
                 for lun in self.luns.borrow().values() {
                     lun.nexus_added(nexus);
                 }
@@ -299,7 +308,7 @@ impl<B: BlockBackend> TargetDevice<B> {
                     lun.nexus_removed(nexus);
                     lun.medium.borrow_mut().nexus_lost(nexus);
                     if let Some(info) = &gone {
-                        Self::release_spc2_of(lun, &info.it_nexus());
+                        Self::release_spc2_of(lun, &info.it);
                     }
                 }
                 self.aborts.notify_all();
@@ -328,7 +337,7 @@ impl<B: BlockBackend> TargetDevice<B> {
                 let nexuses = self.nexuses.borrow().clone();
                 for (set, ua) in &attentions {
                     for (n, info) in &nexuses {
-                        if set.contains(&info.it_nexus()) {
+                        if set.contains(&info.it) {
                             l.raise(*n, *ua);
                         }
                     }
@@ -336,7 +345,7 @@ impl<B: BlockBackend> TargetDevice<B> {
                 if !abort.is_empty() {
                     let victims: alloc::collections::BTreeSet<NexusId> = nexuses
                         .iter()
-                        .filter(|(_, info)| abort.iter().any(|s| s.contains(&info.it_nexus())))
+                        .filter(|(_, info)| abort.iter().any(|s| s.contains(&info.it)))
                         .map(|(n, _)| *n)
                         .collect();
                     self.abort_tasks_of(&l, by.0, |e| {
@@ -362,7 +371,10 @@ impl<B: BlockBackend> TargetDevice<B> {
 
     /// The I_T nexus `nexus` is, as reservations name it.
     pub fn it_nexus(&self, nexus: NexusId) -> Option<ITNexus> {
-        self.nexuses.borrow().get(&nexus).map(NexusInfo::it_nexus)
+        self.nexuses
+            .borrow()
+            .get(&nexus)
+            .map(|info| info.it.clone())
     }
 
     /// Aborts the tasks of `l` that `which` selects, as task management by `issuer` does: the
@@ -394,7 +406,10 @@ impl<B: BlockBackend> TargetDevice<B> {
         let ports = self.ports.borrow();
         for l in self.luns.borrow().values() {
             for (n, info) in nexuses.iter() {
-                if ports.get(&info.port).is_some_and(|p| p.unmap(id).is_some()) {
+                if ports
+                    .get(&info.port())
+                    .is_some_and(|p| p.unmap(id).is_some())
+                {
                     l.raise(*n, ua);
                 }
             }
@@ -435,7 +450,7 @@ impl<B: BlockBackend> TargetDevice<B> {
         self.ports.borrow().values().cloned().collect()
     }
 
-    pub fn nexus(&self, id: NexusId) -> Option<NexusInfo> {
+    pub fn nexus(&self, id: NexusId) -> Option<Rc<NexusInfo>> {
         self.nexuses.borrow().get(&id).cloned()
     }
 
@@ -503,7 +518,7 @@ impl<B: BlockBackend> TargetDevice<B> {
                 false,
             ));
         };
-        let Some(port) = self.port(info.port) else {
+        let Some(port) = self.port(info.port()) else {
             return Submission::Complete(CommandResult::check_condition(
                 &asc::INTERNAL_TARGET_FAILURE,
                 false,
@@ -634,7 +649,7 @@ impl<B: BlockBackend> TargetDevice<B> {
 
     fn mapped_lun(&self, nexus: NexusId, lun: [u8; 8]) -> Option<Rc<Lun<B>>> {
         let info = self.nexuses.borrow().get(&nexus).cloned()?;
-        let port = self.port(info.port)?;
+        let port = self.port(info.port())?;
         lun_address::decode(lun)
             .and_then(|n| port.map(n))
             .and_then(|id| self.lun(id))
@@ -717,7 +732,7 @@ impl<B: BlockBackend> TargetDevice<B> {
         let Some(info) = self.nexus(nexus) else {
             return TmfOutcome::FunctionComplete;
         };
-        let Some(port) = self.port(info.port) else {
+        let Some(port) = self.port(info.port()) else {
             return TmfOutcome::FunctionComplete;
         };
         let luns: Vec<_> = self

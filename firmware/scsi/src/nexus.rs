@@ -57,19 +57,16 @@ impl PortConfig {
     }
 }
 
-/// What the core knows about a logged-in nexus.
+/// What the core knows about a logged-in nexus: its identity as reservations know it (the
+/// initiator port and the target port), which survives a re-login with the same ISID.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NexusInfo {
-    pub port: u16,
-    pub initiator: InitiatorPort,
+    pub it: ITNexus,
 }
 
 impl NexusInfo {
-    /// The nexus as reservations know it: its identity survives a re-login with the same ISID.
-    pub fn it_nexus(&self) -> ITNexus {
-        ITNexus {
-            initiator: self.initiator.clone(),
-            relative_target_port: self.port,
-        }
+    /// The relative target port it logged in through.
+    pub fn port(&self) -> u16 {
+        self.it.relative_target_port
     }
 }
