@@ -298,9 +298,13 @@ enum Io {
 /// A LUN stored in a regular file or on a block device.
 pub struct FileBackend {
     path: PathBuf,
-    geometry: Geometry,
-    capacity: u64,
-    read_only: bool,
+    /// Both change when the LUN is resized.
+    geometry: Cell<Geometry>,
+    capacity: Cell<u64>,
+    /// Writes are refused; follows the LUN's configuration.
+    read_only: Cell<bool>,
+    /// The file was opened without write access, so it can never become writable.
+    opened_read_only: bool,
     /// Cleared by the Caching mode page (WCE=0): every write then completes durable.
     write_cache: Cell<bool>,
     io: Io,
@@ -419,12 +423,13 @@ impl FileBackend {
         };
         Ok(FileBackend {
             path: path.to_path_buf(),
-            geometry: Geometry {
+            geometry: Cell::new(Geometry {
                 block_size: opts.block_size,
                 blocks,
-            },
-            capacity: blocks * u64::from(opts.block_size),
-            read_only: opts.read_only,
+            }),
+            capacity: Cell::new(blocks * u64::from(opts.block_size)),
+            read_only: Cell::new(opts.read_only),
+            opened_read_only: opts.read_only,
             write_cache: Cell::new(true),
             io,
         })
@@ -437,11 +442,59 @@ impl FileBackend {
 
     /// Size of the medium in bytes (whole blocks).
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.capacity.get()
     }
 
     pub fn is_read_only(&self) -> bool {
-        self.read_only
+        self.read_only.get()
+    }
+
+    /// Changes the medium to `bytes`, in whole blocks (at least one). A regular file opened
+    /// for writing is cut or extended (sparsely, set_len) to exactly that size: data beyond a
+    /// smaller size is gone, and growing again reads zeros there. A block device or a file
+    /// opened read-only cannot change, so only a size within it is accepted.
+    ///
+    /// Runs on the caller's thread: changing a file's length is a metadata operation.
+    pub fn resize(&self, bytes: u64) -> IoResult {
+        let block_size = self.geometry.get().block_size;
+        let blocks = bytes / u64::from(block_size);
+        if blocks == 0 {
+            return Err(BackendError::new(BackendErrorKind::Unsupported));
+        }
+        let capacity = blocks * u64::from(block_size);
+        let mut file = &self.target().file;
+        let meta = file
+            .metadata()
+            .map_err(|e| failed(&e, BackendErrorKind::Write))?;
+        let block_device = meta.file_type().is_block_device();
+        if block_device || self.opened_read_only {
+            let size = if block_device {
+                // Only positional I/O is ever done, so moving the file position is harmless.
+                file.seek(SeekFrom::End(0))
+                    .map_err(|e| failed(&e, BackendErrorKind::Read))?
+            } else {
+                meta.len()
+            };
+            if capacity > size {
+                return Err(BackendError::new(BackendErrorKind::Unsupported));
+            }
+        } else {
+            file.set_len(capacity)
+                .map_err(|e| failed(&e, BackendErrorKind::Write))?;
+        }
+        self.capacity.set(capacity);
+        self.geometry.set(Geometry { block_size, blocks });
+        Ok(())
+    }
+
+    /// Refuses writes from now on when `read_only` is set. A file opened read-only cannot
+    /// accept them again: that takes opening it anew (removing and re-adding the LUN).
+    pub fn set_read_only(&self, read_only: bool) -> IoResult {
+        if !read_only && self.opened_read_only {
+            return Err(BackendError::new(BackendErrorKind::Unsupported));
+        }
+        self.read_only.set(read_only);
+        Ok(())
     }
 
     /// Whether completed writes may sit in the page cache until a flush.
@@ -452,7 +505,7 @@ impl FileBackend {
     fn in_bounds(&self, offset: u64, len: u64) -> bool {
         offset
             .checked_add(len)
-            .is_some_and(|end| end <= self.capacity)
+            .is_some_and(|end| end <= self.capacity.get())
     }
 
     fn target(&self) -> &FileTarget {
@@ -481,7 +534,7 @@ impl FileBackend {
 
 impl BlockBackend for FileBackend {
     fn geometry(&self) -> Geometry {
-        self.geometry
+        self.geometry.get()
     }
 
     async fn read(&self, offset: u64, buf: Vec<u8>) -> (Vec<u8>, IoResult) {
@@ -492,7 +545,7 @@ impl BlockBackend for FileBackend {
     }
 
     async fn write(&self, offset: u64, buf: Vec<u8>, fua: bool) -> (Vec<u8>, IoResult) {
-        if self.read_only || !self.in_bounds(offset, buf.len() as u64) {
+        if self.read_only.get() || !self.in_bounds(offset, buf.len() as u64) {
             return (buf, Err(BackendError::new(BackendErrorKind::Write)));
         }
         let fua = fua || !self.write_cache.get();
@@ -500,7 +553,8 @@ impl BlockBackend for FileBackend {
     }
 
     async fn flush(&self) -> IoResult {
-        if self.read_only {
+        // Writes made before the LUN became read-only may still need flushing.
+        if self.opened_read_only {
             return Ok(());
         }
         self.run_done(IoOp::Flush, 0, Vec::new()).await.1
@@ -513,11 +567,11 @@ impl BlockBackend for FileBackend {
     // A hole where the file system can punch one, zeros where it cannot: either way the
     // blocks read as zeros afterwards.
     fn can_deallocate(&self) -> bool {
-        !self.read_only
+        !self.read_only.get()
     }
 
     async fn unmap(&self, offset: u64, len: u64) -> IoResult {
-        if self.read_only || !self.in_bounds(offset, len) {
+        if self.read_only.get() || !self.in_bounds(offset, len) {
             return Err(BackendError::new(BackendErrorKind::Write));
         }
         // Without a write cache a deallocation, like a write, is durable when it completes.
@@ -540,11 +594,19 @@ impl BlockBackend for FileBackend {
     fn allocated_bytes(&self) -> u64 {
         match self.target().file.metadata() {
             // A device has no notion of allocation: all of it is in use.
-            Ok(meta) if meta.file_type().is_block_device() => self.capacity,
+            Ok(meta) if meta.file_type().is_block_device() => self.capacity.get(),
             // st_blocks counts 512-byte units whatever the file system's block size.
             Ok(meta) => meta.blocks().saturating_mul(512),
             Err(_) => 0,
         }
+    }
+
+    fn resize(&self, bytes: u64) -> IoResult {
+        FileBackend::resize(self, bytes)
+    }
+
+    fn set_read_only(&self, read_only: bool) -> IoResult {
+        FileBackend::set_read_only(self, read_only)
     }
 }
 

@@ -4,7 +4,7 @@
 //! Copies run inline on the caller's thread: a memcpy is cheaper than any handoff to another
 //! thread, so the futures returned here are ready on their first poll.
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 
 use scsi::backend::{BackendError, BackendErrorKind, BlockBackend, Extent, Geometry, IoResult};
 
@@ -164,9 +164,10 @@ fn is_zero(bytes: &[u8]) -> bool {
 
 /// A LUN held in memory. Reads of never-written areas return zeros.
 pub struct RamDisk {
-    geometry: Geometry,
-    capacity: u64,
-    read_only: bool,
+    /// Both change when the LUN is resized.
+    geometry: Cell<Geometry>,
+    capacity: Cell<u64>,
+    read_only: Cell<bool>,
     chunks: RefCell<Chunks>,
 }
 
@@ -177,9 +178,9 @@ impl RamDisk {
         // Clamp so that capacity in bytes stays representable.
         let blocks = blocks.min(u64::MAX / u64::from(block_size.max(1)));
         RamDisk {
-            geometry: Geometry { block_size, blocks },
-            capacity: blocks * u64::from(block_size),
-            read_only: false,
+            geometry: Cell::new(Geometry { block_size, blocks }),
+            capacity: Cell::new(blocks * u64::from(block_size)),
+            read_only: Cell::new(false),
             chunks: RefCell::new(Chunks {
                 dirs: Vec::new(),
                 allocated: 0,
@@ -188,14 +189,42 @@ impl RamDisk {
     }
 
     /// Refuses every write from now on when `read_only` is set.
-    pub fn with_read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
+    pub fn with_read_only(self, read_only: bool) -> Self {
+        self.read_only.set(read_only);
         self
     }
 
     /// Size of the medium in bytes.
     pub fn capacity(&self) -> u64 {
-        self.capacity
+        self.capacity.get()
+    }
+
+    /// Changes the size to `bytes`, in whole blocks (at least one). Growing takes no memory;
+    /// shrinking gives back the memory of the data beyond the new end, so that growing again
+    /// reads zeros there rather than what was written before.
+    pub fn resize(&self, bytes: u64) -> IoResult {
+        let block_size = self.geometry.get().block_size;
+        let blocks = bytes / u64::from(block_size.max(1));
+        if blocks == 0 {
+            return Err(BackendError::new(BackendErrorKind::Unsupported));
+        }
+        let capacity = blocks * u64::from(block_size);
+        let old = self.capacity.get();
+        if capacity < old {
+            self.forget(capacity, old);
+        }
+        self.capacity.set(capacity);
+        self.geometry.set(Geometry { block_size, blocks });
+        Ok(())
+    }
+
+    /// Refuses every write from now on when `read_only` is set; accepts them again when not.
+    pub fn set_read_only(&self, read_only: bool) {
+        self.read_only.set(read_only);
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.get()
     }
 
     /// Bytes of memory holding data (whole chunks), excluding the small chunk tables.
@@ -206,7 +235,7 @@ impl RamDisk {
     fn in_bounds(&self, offset: u64, len: usize) -> bool {
         offset
             .checked_add(len as u64)
-            .is_some_and(|end| end <= self.capacity)
+            .is_some_and(|end| end <= self.capacity.get())
     }
 
     /// Deallocates `len` bytes at `offset`: whole chunks give their memory back, partly
@@ -214,10 +243,16 @@ impl RamDisk {
     pub fn unmap_at(&self, offset: u64, len: u64) -> IoResult {
         let end = offset
             .checked_add(len)
-            .filter(|&end| end <= self.capacity && !self.read_only);
+            .filter(|&end| end <= self.capacity.get() && !self.read_only.get());
         let Some(end) = end else {
             return Err(BackendError::new(BackendErrorKind::Write));
         };
+        self.forget(offset, end);
+        Ok(())
+    }
+
+    /// Deallocates bytes `offset..end`, which the caller has checked.
+    fn forget(&self, offset: u64, end: u64) {
         let mut chunks = self.chunks.borrow_mut();
         let mut touched = None;
         let mut pos = offset;
@@ -242,13 +277,14 @@ impl RamDisk {
         if let Some(dir) = touched {
             chunks.trim_directory(dir);
         }
-        Ok(())
     }
 
     /// Whether the chunk holding byte `offset` holds data, and how far (at most `len` bytes)
     /// chunks of that status run.
     pub fn extent_at(&self, offset: u64, len: u64) -> Result<Extent, BackendError> {
-        let end = offset.checked_add(len).filter(|&end| end <= self.capacity);
+        let end = offset
+            .checked_add(len)
+            .filter(|&end| end <= self.capacity.get());
         let Some(end) = end.filter(|_| len > 0) else {
             return Err(BackendError::new(BackendErrorKind::Read));
         };
@@ -298,7 +334,7 @@ impl RamDisk {
 
     /// Writes all of `data` at byte `offset`.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> IoResult {
-        if self.read_only || !self.in_bounds(offset, data.len()) {
+        if self.read_only.get() || !self.in_bounds(offset, data.len()) {
             return Err(BackendError::new(BackendErrorKind::Write));
         }
         let mut chunks = self.chunks.borrow_mut();
@@ -318,7 +354,7 @@ impl RamDisk {
 
 impl BlockBackend for RamDisk {
     fn geometry(&self) -> Geometry {
-        self.geometry
+        self.geometry.get()
     }
 
     async fn read(&self, offset: u64, mut buf: Vec<u8>) -> (Vec<u8>, IoResult) {
@@ -337,7 +373,7 @@ impl BlockBackend for RamDisk {
     }
 
     fn can_deallocate(&self) -> bool {
-        !self.read_only
+        !self.read_only.get()
     }
 
     async fn unmap(&self, offset: u64, len: u64) -> IoResult {
@@ -350,6 +386,15 @@ impl BlockBackend for RamDisk {
 
     fn allocated_bytes(&self) -> u64 {
         RamDisk::allocated_bytes(self)
+    }
+
+    fn resize(&self, bytes: u64) -> IoResult {
+        RamDisk::resize(self, bytes)
+    }
+
+    fn set_read_only(&self, read_only: bool) -> IoResult {
+        RamDisk::set_read_only(self, read_only);
+        Ok(())
     }
 }
 
@@ -531,6 +576,51 @@ mod tests {
         assert!(!disk.can_deallocate());
         let r = block_on(disk.unmap(0, 512));
         assert_eq!(r.unwrap_err().kind, BackendErrorKind::Write);
+    }
+
+    #[test]
+    fn shrinking_frees_what_lies_beyond_and_regrowth_reads_zeros() {
+        let disk = RamDisk::new(512, 4 * CHUNK_SIZE as u64 / 512);
+        let chunk = CHUNK_SIZE as u64;
+        disk.write_at(0, &vec![5; 4 * CHUNK_SIZE]).unwrap();
+        assert_eq!(disk.allocated_bytes(), 4 * chunk);
+        // Ends half-way into chunk 1: chunks 2 and 3 go, chunk 1 keeps its first half.
+        disk.resize(chunk + chunk / 2).unwrap();
+        assert_eq!(disk.capacity(), chunk + chunk / 2);
+        assert_eq!(disk.geometry().blocks, (chunk + chunk / 2) / 512);
+        assert_eq!(disk.allocated_bytes(), 2 * chunk);
+        assert_eq!(
+            disk.write_at(2 * chunk, &[1; 512]).unwrap_err().kind,
+            BackendErrorKind::Write,
+            "past the new end"
+        );
+        // Growing takes no memory, and what was cut off reads as zeros.
+        disk.resize(1 << 40).unwrap();
+        assert_eq!(disk.geometry().blocks, (1 << 40) / 512);
+        assert_eq!(disk.allocated_bytes(), 2 * chunk);
+        let mut buf = vec![0xAA; 3 * CHUNK_SIZE];
+        disk.read_at(0, &mut buf).unwrap();
+        let keep = CHUNK_SIZE + CHUNK_SIZE / 2;
+        assert!(buf[..keep].iter().all(|&b| b == 5));
+        assert!(buf[keep..].iter().all(|&b| b == 0));
+        // Less than a block is not a medium.
+        assert_eq!(
+            disk.resize(511).unwrap_err().kind,
+            BackendErrorKind::Unsupported
+        );
+        assert_eq!(disk.capacity(), 1 << 40);
+    }
+
+    #[test]
+    fn write_protection_follows_set_read_only() {
+        let disk = RamDisk::new(512, 8).with_read_only(true);
+        assert!(disk.is_read_only());
+        assert!(disk.write_at(0, &[1; 512]).is_err());
+        BlockBackend::set_read_only(&disk, false).unwrap();
+        assert!(disk.can_deallocate());
+        disk.write_at(0, &[1; 512]).unwrap();
+        disk.set_read_only(true);
+        assert!(disk.write_at(0, &[1; 512]).is_err());
     }
 
     #[test]

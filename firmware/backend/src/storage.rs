@@ -236,4 +236,18 @@ impl BlockBackend for Storage {
             Storage::File(file) => file.allocated_bytes(),
         }
     }
+
+    fn resize(&self, bytes: u64) -> IoResult {
+        match self {
+            Storage::Ram(disk) => disk.resize(bytes),
+            Storage::File(file) => file.resize(bytes),
+        }
+    }
+
+    fn set_read_only(&self, read_only: bool) -> IoResult {
+        match self {
+            Storage::Ram(disk) => BlockBackend::set_read_only(disk, read_only),
+            Storage::File(file) => file.set_read_only(read_only),
+        }
+    }
 }

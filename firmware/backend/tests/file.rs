@@ -448,3 +448,101 @@ fn read_only_files_cannot_deallocate() {
     );
     assert!(lun.allocated_bytes() >= 4096);
 }
+
+#[test]
+fn resize_cuts_or_extends_the_file_and_regrown_space_reads_zeros() {
+    let dir = ScratchDir::new("resize");
+    let path = dir.join("lun");
+    let lun = FileBackend::open(&path, opts(512, Some(1 << 20))).unwrap();
+    let last = (1 << 20) - 512;
+    block_on(async {
+        let (_, r) = lun.write(last, vec![7; 512], false).await;
+        r.unwrap();
+    });
+
+    lun.resize(1 << 19).unwrap();
+    assert_eq!(lun.geometry().blocks, 1024);
+    assert_eq!(lun.capacity(), 1 << 19);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 1 << 19);
+    block_on(async {
+        let (_, r) = lun.read(1 << 19, vec![0; 512]).await;
+        assert_eq!(
+            r.unwrap_err().kind,
+            BackendErrorKind::Read,
+            "past the new end"
+        );
+    });
+
+    // A size that is not whole blocks rounds down.
+    lun.resize((2 << 20) + 100).unwrap();
+    assert_eq!(lun.geometry().blocks, 4096);
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.len(), 2 << 20);
+    assert!(meta.blocks() * 512 < 1 << 20, "grown sparsely");
+    block_on(async {
+        let (back, r) = lun.read(last, vec![1; 512]).await;
+        r.unwrap();
+        assert!(back.iter().all(|&b| b == 0), "what was cut off is gone");
+        let (_, r) = lun.write((2 << 20) - 512, vec![9; 512], false).await;
+        r.unwrap();
+    });
+
+    assert_eq!(
+        lun.resize(100).unwrap_err().kind,
+        BackendErrorKind::Unsupported
+    );
+    assert_eq!(
+        lun.geometry().blocks,
+        4096,
+        "a refused resize changes nothing"
+    );
+}
+
+#[test]
+fn a_read_only_file_resizes_only_within_itself_and_stays_read_only() {
+    let dir = ScratchDir::new("resize-ro");
+    let path = dir.join("lun");
+    std::fs::write(&path, pattern(8192, 1)).unwrap();
+    let lun = FileBackend::open(
+        &path,
+        FileOptions {
+            read_only: true,
+            ..opts(512, None)
+        },
+    )
+    .unwrap();
+    lun.resize(4096).unwrap();
+    assert_eq!(lun.geometry().blocks, 8);
+    lun.resize(8192).unwrap();
+    assert_eq!(
+        lun.resize(16384).unwrap_err().kind,
+        BackendErrorKind::Unsupported
+    );
+    assert_eq!(lun.geometry().blocks, 16);
+    assert_eq!(std::fs::read(&path).unwrap(), pattern(8192, 1), "untouched");
+    // Opened without write access: it cannot become writable.
+    assert_eq!(
+        lun.set_read_only(false).unwrap_err().kind,
+        BackendErrorKind::Unsupported
+    );
+    assert!(lun.is_read_only());
+}
+
+#[test]
+fn write_protection_can_be_switched_on_and_off() {
+    let dir = ScratchDir::new("set-ro");
+    let lun = FileBackend::open(dir.join("lun"), opts(512, Some(1 << 16))).unwrap();
+    lun.set_read_only(true).unwrap();
+    assert!(lun.is_read_only());
+    assert!(!lun.can_deallocate());
+    block_on(async {
+        let (_, r) = lun.write(0, vec![1; 512], false).await;
+        assert_eq!(r.unwrap_err().kind, BackendErrorKind::Write);
+        lun.flush().await.unwrap();
+    });
+    lun.set_read_only(false).unwrap();
+    block_on(async {
+        let (_, r) = lun.write(0, vec![1; 512], false).await;
+        r.unwrap();
+    });
+}

@@ -165,3 +165,25 @@ fn deallocation_dispatches_to_either_backend() {
         });
     }
 }
+
+#[test]
+fn resize_and_write_protection_dispatch_to_either_backend() {
+    let dir = ScratchDir::new("spec-resize");
+    let file = StorageSpec::File {
+        path: dir.join("lun"),
+        size: Some(1 << 20),
+    };
+    for spec in [StorageSpec::Ramdisk { size: 1 << 20 }, file] {
+        let storage = open(&spec, 512, false).unwrap();
+        storage.resize(3 << 20).unwrap();
+        assert_eq!(storage.geometry().blocks, 6144);
+        storage.resize(1 << 19).unwrap();
+        assert_eq!(storage.geometry().blocks, 1024);
+        storage.set_read_only(true).unwrap();
+        let (_, r) = block_on(storage.write(0, vec![1; 512], false));
+        assert_eq!(r.unwrap_err().kind, BackendErrorKind::Write);
+        storage.set_read_only(false).unwrap();
+        let (_, r) = block_on(storage.write(0, vec![1; 512], false));
+        r.unwrap();
+    }
+}

@@ -94,6 +94,25 @@ pub trait BlockBackend: 'static {
     fn allocated_bytes(&self) -> u64 {
         0
     }
+
+    /// Changes the medium to `bytes` (whole logical blocks of it; at least one); afterwards
+    /// [`BlockBackend::geometry`] reports the new size. Data beyond a smaller size is gone, and
+    /// growing again reads zeros there.
+    ///
+    /// Synchronous because it runs inside [`crate::TargetDevice::apply`], which the HA peer's
+    /// mirror calls too: a backend resizes by changing a length (a metadata operation), not by
+    /// moving data.
+    fn resize(&self, _bytes: u64) -> IoResult {
+        Err(BackendError::new(BackendErrorKind::Unsupported))
+    }
+
+    /// Follows the LUN's configured write protection. The core refuses writes to a
+    /// write-protected LUN before they reach the backend, so a backend that does not enforce
+    /// read-only itself has nothing to do; one that does (it refuses writes, or opened its
+    /// medium read-only) must follow, or fail when it cannot become writable.
+    fn set_read_only(&self, _read_only: bool) -> IoResult {
+        Ok(())
+    }
 }
 
 /// A run of blocks with one provisioning status.

@@ -16,7 +16,7 @@ use crate::status::{CommandResult, ScsiStatus};
 use crate::store::{MemoryStore, ParameterStore};
 use crate::table::{self, CommandEntry, Flags, Lookup};
 use crate::task_set::{AbortKind, TaskAttribute, TaskEntry};
-use crate::ua::UnitAttention;
+use crate::ua::{PendingAttentions, UnitAttention};
 use crate::wait_queue::WaitQueue;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -114,6 +114,17 @@ impl<B: BlockBackend> Drop for Task<B> {
     }
 }
 
+/// What a command run by [`TargetDevice::run_command`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutcome {
+    /// The SCSI status byte (SAM-6 §5.3).
+    pub status: u8,
+    /// Sense data, fixed or descriptor format as the LUN is set to, when there is any.
+    pub sense: Option<Vec<u8>>,
+    /// Data-in, cut to the caller's allocation.
+    pub data: Vec<u8>,
+}
+
 /// Outcome of a task management function (iSCSI TMF response codes map onto these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TmfOutcome {
@@ -123,6 +134,9 @@ pub enum TmfOutcome {
     TaskDoesNotExist,
     LunDoesNotExist,
 }
+
+/// The first task tag of `run_command`'s commands.
+const FIRST_INTERNAL_TAG: u64 = 1 << 32;
 
 /// Where the device's notices go (the firmware's log).
 type NoticeSink = Box<dyn Fn(&str)>;
@@ -134,7 +148,14 @@ pub struct TargetDevice<B: BlockBackend> {
     ports: RefCell<BTreeMap<u16, Rc<PortConfig>>>,
     /// Shared so that admission takes a reference count, not a copy of the initiator name.
     nexuses: RefCell<BTreeMap<NexusId, Rc<NexusInfo>>>,
+    /// Unit attentions each nexus meets on the LUN numbers that map to no LUN: REPORTED LUNS
+    /// DATA HAS CHANGED must reach an initiator whose next command goes to the number a LUN
+    /// just left, before it is told LOGICAL UNIT NOT SUPPORTED there.
+    no_lun_attentions: RefCell<BTreeMap<NexusId, PendingAttentions>>,
     next_nexus: Cell<u32>,
+    /// Task tags of the commands `run_command` issues: above every 32-bit transport tag, so
+    /// they never meet an initiator's.
+    next_internal_tag: Cell<u64>,
     /// ALUA state per target port group; a group not listed is Active/Optimized.
     access: RefCell<BTreeMap<u16, AccessState>>,
     pub buffers: Rc<BufferPool>,
@@ -164,7 +185,9 @@ impl<B: BlockBackend> TargetDevice<B> {
             luns: RefCell::new(BTreeMap::new()),
             ports: RefCell::new(BTreeMap::new()),
             nexuses: RefCell::new(BTreeMap::new()),
+            no_lun_attentions: RefCell::new(BTreeMap::new()),
             next_nexus: Cell::new(1),
+            next_internal_tag: Cell::new(FIRST_INTERNAL_TAG),
             access: RefCell::new(BTreeMap::new()),
             buffers: Rc::new(BufferPool::default()),
             aborts: WaitQueue::default(),
@@ -249,18 +272,34 @@ impl<B: BlockBackend> TargetDevice<B> {
                     lun.nexus_added(*n);
                 }
                 self.luns.borrow_mut().insert(lun.id(), lun.clone());
-                self.raise_on_ports_seeing(lun.id(), UnitAttention::ReportedLunsDataChanged);
+                let id = lun.id();
+                self.inventory_changed(|p| p.unmap(id).is_some());
                 lun.raise_all(UnitAttention::PowerOnReset, None);
             }
             Mutation::LunRemoved { id } => {
-                self.raise_on_ports_seeing(id, UnitAttention::ReportedLunsDataChanged);
                 let lun = self
                     .luns
                     .borrow_mut()
                     .remove(&id)
                     .ok_or(MutationError::NoSuchLun(id))?;
+                // The port numbers that showed it now map to no LUN: the nexuses hear of it
+                // through the queue for those numbers.
+                self.inventory_changed(|p| p.unmap(id).is_some());
                 lun.tasks.abort_where(|_| Some(AbortKind::TaskAborted));
                 self.aborts.notify_all();
+            }
+            Mutation::LunModified { id, config } => {
+                let l = self.lun(id).ok_or(MutationError::NoSuchLun(id))?;
+                let modified = l.modify(config)?;
+                for (changed, ua) in [
+                    (modified.mode, UnitAttention::ModeParametersChanged),
+                    (modified.capacity, UnitAttention::CapacityDataChanged),
+                    (modified.inquiry, UnitAttention::InquiryDataChanged),
+                ] {
+                    if changed {
+                        l.raise_all(ua, None);
+                    }
+                }
             }
             Mutation::PortAdded(port) => {
                 let mut ports = self.ports.borrow_mut();
@@ -268,6 +307,24 @@ impl<B: BlockBackend> TargetDevice<B> {
                     return Err(MutationError::PortExists(port.relative_id));
                 }
                 ports.insert(port.relative_id, Rc::new(port));
+            }
+            Mutation::PortChanged(port) => {
+                let id = port.relative_id;
+                let old = self.port(id).ok_or(MutationError::NoSuchPort(id))?;
+                let map_changed = old.lun_map != port.lun_map;
+                let identity_changed = old.tpg != port.tpg
+                    || old.target_name != port.target_name
+                    || old.port_name != port.port_name;
+                let port = Rc::new(port);
+                self.ports.borrow_mut().insert(id, port.clone());
+                if map_changed {
+                    self.inventory_changed(|p| p.relative_id == id);
+                }
+                if identity_changed {
+                    // The port's names and group are in VPD page 83h and REPORT TARGET PORT
+                    // GROUPS (CTL raises this on PORT_SYNC).
+                    self.raise_through(&port, UnitAttention::InquiryDataChanged);
+                }
             }
             Mutation::PortRemoved { relative_id } => {
                 self.ports
@@ -299,9 +356,13 @@ impl<B: BlockBackend> TargetDevice<B> {
                 for lun in self.luns.borrow().values() {
                     lun.nexus_added(nexus);
                 }
+                self.no_lun_attentions
+                    .borrow_mut()
+                    .insert(nexus, PendingAttentions::default());
             }
             Mutation::NexusLogout { nexus } => {
                 let gone = self.nexuses.borrow_mut().remove(&nexus);
+                self.no_lun_attentions.borrow_mut().remove(&nexus);
                 for lun in self.luns.borrow().values() {
                     lun.tasks
                         .abort_where(|e| (e.nexus == nexus).then_some(AbortKind::Silent));
@@ -401,18 +462,73 @@ impl<B: BlockBackend> TargetDevice<B> {
         self.aborts.notify_all();
     }
 
-    fn raise_on_ports_seeing(&self, id: LunId, ua: UnitAttention) {
-        let nexuses = self.nexuses.borrow();
-        let ports = self.ports.borrow();
-        for l in self.luns.borrow().values() {
-            for (n, info) in nexuses.iter() {
-                if ports
-                    .get(&info.port())
-                    .is_some_and(|p| p.unmap(id).is_some())
-                {
-                    l.raise(*n, ua);
-                }
+    /// The LUNs `port` exposes, each once.
+    fn luns_behind(&self, port: &PortConfig) -> Vec<Rc<Lun<B>>> {
+        let luns = self.luns.borrow();
+        match &port.lun_map {
+            None => luns.values().cloned().collect(),
+            Some(map) => {
+                let ids: alloc::collections::BTreeSet<LunId> = map.values().copied().collect();
+                ids.iter().filter_map(|id| luns.get(id).cloned()).collect()
             }
+        }
+    }
+
+    /// Raises `ua` for every nexus logged in through `port`, on every LUN the port exposes;
+    /// REPORTED LUNS DATA HAS CHANGED also on the port's LUN numbers that map to no LUN.
+    fn raise_through(&self, port: &PortConfig, ua: UnitAttention) {
+        let on_port: Vec<NexusId> = self
+            .nexuses
+            .borrow()
+            .iter()
+            .filter(|(_, info)| info.port() == port.relative_id)
+            .map(|(n, _)| *n)
+            .collect();
+        if on_port.is_empty() {
+            return;
+        }
+        for l in self.luns_behind(port) {
+            for n in &on_port {
+                l.raise(*n, ua);
+            }
+        }
+        if ua == UnitAttention::ReportedLunsDataChanged {
+            let mut queues = self.no_lun_attentions.borrow_mut();
+            for n in &on_port {
+                queues.entry(*n).or_default().raise(ua);
+            }
+        }
+    }
+
+    /// REPORTED LUNS DATA HAS CHANGED for the nexuses of every port `affected` selects (SPC-5
+    /// §5.14: the logical unit inventory a port reports changed); nexuses on other ports hear
+    /// nothing.
+    fn inventory_changed(&self, affected: impl Fn(&PortConfig) -> bool) {
+        let ports: Vec<Rc<PortConfig>> = self
+            .ports
+            .borrow()
+            .values()
+            .filter(|p| affected(p))
+            .cloned()
+            .collect();
+        for port in ports {
+            self.raise_through(&port, UnitAttention::ReportedLunsDataChanged);
+        }
+    }
+
+    /// Reports and clears the unit attention pending for `nexus` on the LUN numbers that map
+    /// to no LUN.
+    pub(crate) fn take_no_lun_attention(&self, nexus: NexusId) -> Option<UnitAttention> {
+        self.no_lun_attentions
+            .borrow_mut()
+            .get_mut(&nexus)
+            .and_then(|p| p.take())
+    }
+
+    /// Clears `ua` for `nexus` on the LUN numbers that map to no LUN.
+    pub(crate) fn clear_no_lun_attention(&self, nexus: NexusId, ua: UnitAttention) {
+        if let Some(p) = self.no_lun_attentions.borrow_mut().get_mut(&nexus) {
+            p.clear(ua);
         }
     }
 
@@ -436,6 +552,10 @@ impl<B: BlockBackend> TargetDevice<B> {
 
     pub fn lun(&self, id: LunId) -> Option<Rc<Lun<B>>> {
         self.luns.borrow().get(&id).cloned()
+    }
+
+    pub fn has_lun(&self, id: LunId) -> bool {
+        self.luns.borrow().contains_key(&id)
     }
 
     pub fn luns(&self) -> Vec<Rc<Lun<B>>> {
@@ -530,7 +650,21 @@ impl<B: BlockBackend> TargetDevice<B> {
         let descriptor = lun.as_ref().is_some_and(|l| l.descriptor_sense());
         let fail = |s: &Sense| Submission::Complete(CommandResult::check_condition(s, descriptor));
 
-        let command = match table::lookup(req.cdb) {
+        let lookup = table::lookup(req.cdb);
+        if lun.is_none() {
+            // Only INQUIRY, REPORT LUNS and REQUEST SENSE run without a LUN; any other command
+            // sent to a number that maps to no LUN first meets what the nexus was not yet told
+            // about it (that a LUN left it), then LOGICAL UNIT NOT SUPPORTED. REQUEST SENSE
+            // returns the condition as its data.
+            let lunless =
+                matches!(&lookup, Lookup::Found(e) if e.flags.contains(Flags::OK_ON_NO_LUN));
+            if !lunless {
+                if let Some(ua) = self.take_no_lun_attention(req.nexus) {
+                    return fail(&ua.sense());
+                }
+            }
+        }
+        let command = match lookup {
             Lookup::Found(e) => e,
             Lookup::UnknownOpcode if lun.is_none() => {
                 return fail(&asc::LOGICAL_UNIT_NOT_SUPPORTED)
@@ -647,6 +781,55 @@ impl<B: BlockBackend> TargetDevice<B> {
         Completion::Done(result)
     }
 
+    /// Runs one command without data-out through the same admission and execution as a
+    /// transport's (CTL's ioctl frontend: ctladm `tur`, `inquiry`, `readcap`, `reportluns`,
+    /// `reqsense`). `nexus` must be logged in; `allocation` bounds the data-in returned. A
+    /// command that needs data-out is refused with INVALID FIELD IN CDB.
+    pub async fn run_command(
+        &self,
+        nexus: NexusId,
+        lun: [u8; 8],
+        cdb: &[u8],
+        allocation: u32,
+    ) -> CommandOutcome {
+        let tag = self.next_internal_tag.get();
+        self.next_internal_tag
+            .set(tag.checked_add(1).unwrap_or(FIRST_INTERNAL_TAG));
+        let req = CommandRequest {
+            nexus,
+            lun,
+            cdb,
+            tag,
+            attr: TaskAttribute::Simple,
+            data_out_len: 0,
+        };
+        let result = match self.submit(&req) {
+            Submission::Complete(r) => r,
+            Submission::Queued(task) if task.wanted_out() > 0 => {
+                // Dropping the task takes it out of the task set again.
+                drop(task);
+                let descriptor = self
+                    .mapped_lun(nexus, lun)
+                    .is_some_and(|l| l.descriptor_sense());
+                CommandResult::check_condition(&asc::INVALID_FIELD_IN_CDB, descriptor)
+            }
+            Submission::Queued(task) => match self.execute(task, Vec::new()).await {
+                Completion::Done(r) => r,
+                // There is no initiator to leave in the dark: say what happened.
+                Completion::Aborted(_) => CommandResult::status(ScsiStatus::TaskAborted),
+            },
+        };
+        let status = result.scsi_status() as u8;
+        let sense = (!result.sense.is_empty()).then(|| result.sense.to_vec());
+        let mut data = result.data;
+        data.truncate(usize::try_from(allocation).unwrap_or(usize::MAX));
+        CommandOutcome {
+            status,
+            sense,
+            data,
+        }
+    }
+
     fn mapped_lun(&self, nexus: NexusId, lun: [u8; 8]) -> Option<Rc<Lun<B>>> {
         let info = self.nexuses.borrow().get(&nexus).cloned()?;
         let port = self.port(info.port())?;
@@ -755,7 +938,7 @@ impl<B: BlockBackend> TargetDevice<B> {
     /// THRESHOLD REACHED once; it is armed again when the LUN is back on the other side.
     pub fn check_provisioning_thresholds(&self) {
         for l in self.luns() {
-            if !l.config.thin {
+            if !l.thin() {
                 continue;
             }
             let m = l.mode();
@@ -855,6 +1038,7 @@ mod tests {
     use crate::commands::test_support::*;
     use crate::lun_address;
     use crate::sense::SenseKey;
+    use alloc::collections::BTreeMap;
 
     const LUN0: [u8; 8] = [0; 8];
 
@@ -1021,6 +1205,246 @@ mod tests {
         f.device.check_provisioning_thresholds();
         let r = f.run(0, &[0x00, 0, 0, 0, 0, 0]);
         assert_eq!(sense_code(&r.sense), (0x06, 0x38, 0x07));
+    }
+
+    const TUR: [u8; 6] = [0x00, 0, 0, 0, 0, 0];
+    const INQUIRY: [u8; 6] = [0x12, 0, 0, 0, 36, 0];
+    const REQUEST_SENSE: [u8; 6] = [0x03, 0, 0, 0, 18, 0];
+    const REPORT_LUNS: [u8; 12] = [0xA0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0];
+    const RLDHC: (u8, u8, u8) = (0x06, 0x3F, 0x0E);
+    const NOT_SUPPORTED: (u8, u8, u8) = (0x05, 0x25, 0x00);
+
+    fn map(entries: &[(u32, u32)]) -> Option<BTreeMap<u32, LunId>> {
+        Some(entries.iter().map(|&(n, id)| (n, LunId(id))).collect())
+    }
+
+    #[track_caller]
+    fn check(r: &CommandResult, want: (u8, u8, u8)) {
+        assert_eq!(r.scsi_status(), ScsiStatus::CheckCondition);
+        assert_eq!(sense_code(&r.sense), want, "sense {:02x?}", r.sense);
+    }
+
+    /// LUN 0 at number 0 and LUN 1 at number 3 on the fixture's port.
+    fn moved_lun_fixture() -> Fixture {
+        Fixture::with(
+            port_config(map(&[(0, 0), (3, 1)])),
+            [lun_config(0, 64), lun_config(1, 64)],
+        )
+    }
+
+    /// ctladm lunmap: LUN 1 moves from number 3 to number 7.
+    fn move_3_to_7(f: &Fixture) {
+        f.device
+            .apply(Mutation::PortChanged(port_config(map(&[(0, 0), (7, 1)]))))
+            .expect("port changed");
+    }
+
+    /// A second port (relative id 4) of the same target with `lun_map`.
+    fn second_port(f: &Fixture, lun_map: Option<BTreeMap<u32, LunId>>) {
+        let mut p = port_config(lun_map);
+        p.relative_id = 4;
+        p.port_name = alloc::format!("{TARGET_NAME},t,0x0002");
+        f.device.apply(Mutation::PortAdded(p)).expect("port added");
+    }
+
+    #[test]
+    fn a_lun_moved_to_another_number_reports_the_change_on_the_old_number_first() {
+        let f = moved_lun_fixture();
+        move_3_to_7(&f);
+        check(&f.run(3, &TUR), RLDHC);
+        check(&f.run(3, &TUR), NOT_SUPPORTED);
+        check(&f.run(3, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0]), NOT_SUPPORTED);
+        // The LUNs the port still shows carry it too, each once.
+        for n in [0, 7] {
+            check(&f.run(n, &TUR), RLDHC);
+            good(f.run(n, &TUR));
+        }
+    }
+
+    #[test]
+    fn an_unknown_opcode_on_an_unmapped_number_also_reports_the_change_first() {
+        let f = moved_lun_fixture();
+        move_3_to_7(&f);
+        check(&f.run(3, &[0xFF, 0, 0, 0, 0, 0]), RLDHC);
+        check(&f.run(3, &[0xFF, 0, 0, 0, 0, 0]), NOT_SUPPORTED);
+    }
+
+    #[test]
+    fn inquiry_leaves_the_change_pending_and_request_sense_returns_it_as_data() {
+        let f = moved_lun_fixture();
+        move_3_to_7(&f);
+        let d = good(f.run(3, &INQUIRY));
+        assert_eq!(d[0] >> 5, 0b011, "no logical unit at this number");
+        assert_eq!(sense_code(&good(f.run(3, &REQUEST_SENSE))), RLDHC);
+        assert_eq!(sense_code(&good(f.run(3, &REQUEST_SENSE))), NOT_SUPPORTED);
+        check(&f.run(3, &TUR), NOT_SUPPORTED);
+    }
+
+    #[test]
+    fn report_luns_clears_the_change_on_unmapped_numbers_too() {
+        let f = moved_lun_fixture();
+        move_3_to_7(&f);
+        // Sent to the number that lost its LUN: runs, and reports the new inventory.
+        let d = good(f.run(3, &REPORT_LUNS));
+        assert_eq!(&d[..4], &16u32.to_be_bytes());
+        assert_eq!(d[8 + 8 + 1], 7);
+        check(&f.run(3, &TUR), NOT_SUPPORTED);
+        good(f.run(0, &TUR));
+        good(f.run(7, &TUR));
+    }
+
+    #[test]
+    fn a_map_change_reaches_only_the_nexuses_of_that_port() {
+        let f = moved_lun_fixture();
+        second_port(&f, map(&[(0, 0), (3, 1)]));
+        let elsewhere = f.login_on(4, "iqn.2024-01.org.test:other", 1);
+        move_3_to_7(&f);
+        good(f.run_on(elsewhere, 0, &TUR));
+        good(f.run_on(elsewhere, 3, &TUR));
+        check(&f.run_on(elsewhere, 7, &TUR), NOT_SUPPORTED);
+        check(&f.run(3, &TUR), RLDHC);
+    }
+
+    #[test]
+    fn a_new_port_identity_is_new_inquiry_data_and_an_unchanged_map_no_inventory_change() {
+        let f = moved_lun_fixture();
+        let mut p = port_config(map(&[(0, 0), (3, 1)]));
+        p.tpg = TPG + 1;
+        f.device.apply(Mutation::PortChanged(p)).unwrap();
+        for n in [0, 3] {
+            check(&f.run(n, &TUR), (0x06, 0x3F, 0x03));
+            good(f.run(n, &TUR));
+        }
+        check(&f.run(5, &TUR), NOT_SUPPORTED);
+        assert_eq!(f.device.port(PORT).map(|p| p.tpg), Some(TPG + 1));
+    }
+
+    #[test]
+    fn changing_a_port_that_does_not_exist_is_refused() {
+        let f = Fixture::new();
+        let mut p = port_config(None);
+        p.relative_id = 99;
+        assert_eq!(
+            f.device.apply(Mutation::PortChanged(p)),
+            Err(MutationError::NoSuchPort(99))
+        );
+    }
+
+    #[test]
+    fn adding_or_removing_a_lun_tells_only_the_ports_that_map_it_on_their_own_luns() {
+        let f = Fixture::with(
+            port_config(map(&[(0, 0), (1, 1)])),
+            [lun_config(0, 64), lun_config(1, 64), lun_config(9, 64)],
+        );
+        second_port(&f, map(&[(0, 0), (9, 9)]));
+        let elsewhere = f.login_on(4, "iqn.2024-01.org.test:other", 1);
+        let lun9 = f.device.lun(LunId(9)).expect("LUN 9");
+        // Its power-on condition, which the fixture's port never reaches to clear.
+        while lun9.take_attention(f.nexus).is_some() {}
+        f.device
+            .apply(Mutation::LunRemoved { id: LunId(1) })
+            .unwrap();
+        // Not on LUN 9, which the fixture's port does not show.
+        assert_eq!(lun9.peek_attention(f.nexus), None);
+        assert_eq!(lun9.peek_attention(elsewhere), None);
+        check(&f.run(1, &TUR), RLDHC);
+        check(&f.run(1, &TUR), NOT_SUPPORTED);
+        check(&f.run(0, &TUR), RLDHC);
+        good(f.run_on(elsewhere, 0, &TUR));
+        check(&f.run_on(elsewhere, 1, &TUR), NOT_SUPPORTED);
+
+        // Back at its number: that port's nexuses hear of it again, the other port's do not.
+        f.device
+            .apply(Mutation::LunAdded(lun_config(1, 64)))
+            .unwrap();
+        check(&f.run(0, &TUR), RLDHC);
+        check(&f.run(5, &TUR), RLDHC);
+        check(&f.run(1, &TUR), (0x06, 0x29, 0x00));
+        good(f.run_on(elsewhere, 0, &TUR));
+        check(&f.run_on(elsewhere, 1, &TUR), NOT_SUPPORTED);
+        assert_eq!(
+            f.device.apply(Mutation::LunRemoved { id: LunId(42) }),
+            Err(MutationError::NoSuchLun(LunId(42)))
+        );
+    }
+
+    #[test]
+    fn the_unmapped_number_queue_lives_from_login_to_logout() {
+        let f = moved_lun_fixture();
+        move_3_to_7(&f);
+        assert!(f.device.no_lun_attentions.borrow().contains_key(&f.nexus));
+        f.device.logout(f.nexus);
+        assert!(!f.device.no_lun_attentions.borrow().contains_key(&f.nexus));
+        // A nexus that logs in afterwards starts with nothing to hear about.
+        let fresh = f.login();
+        check(&f.run_on(fresh, 3, &TUR), NOT_SUPPORTED);
+    }
+
+    #[test]
+    fn run_command_runs_tur_inquiry_and_read_capacity() {
+        let f = Fixture::new();
+        let run =
+            |cdb: &[u8], allocation| block_on(f.device.run_command(f.nexus, LUN0, cdb, allocation));
+        let tur = run(&TUR, 0);
+        assert_eq!(
+            tur,
+            CommandOutcome {
+                status: 0,
+                sense: None,
+                data: Vec::new()
+            }
+        );
+        let inquiry = run(&[0x12, 0, 0, 0, 96, 0], 255);
+        assert_eq!(inquiry.status, 0);
+        assert_eq!(&inquiry.data[8..12], b"DYAD");
+        assert_eq!(run(&[0x12, 0, 0, 0, 96, 0], 8).data.len(), 8);
+        let capacity = run(&[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], 8);
+        assert_eq!(capacity.status, 0);
+        assert_eq!(capacity.data, [0, 0, 0x07, 0xFF, 0, 0, 0x02, 0]);
+    }
+
+    #[test]
+    fn run_command_reports_check_conditions_and_refuses_data_out() {
+        let f = Fixture::new();
+        let run = |lun: u32, cdb: &[u8]| {
+            block_on(
+                f.device
+                    .run_command(f.nexus, lun_address::encode(lun), cdb, 255),
+            )
+        };
+        let write = run(0, &[0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+        assert_eq!(write.status, ScsiStatus::CheckCondition as u8);
+        assert_eq!(
+            write.sense.as_deref().map(sense_code),
+            Some((0x05, 0x24, 0x00))
+        );
+        assert_eq!(f.device.tasks_in_set(LunId(0)), 0, "nothing left queued");
+        // No data-out needed (no blocks): it runs.
+        assert_eq!(run(0, &[0x2A, 0, 0, 0, 0, 0, 0, 0, 0, 0]).status, 0);
+        let missing = run(5, &TUR);
+        assert_eq!(
+            missing.sense.as_deref().map(sense_code),
+            Some(NOT_SUPPORTED)
+        );
+        let luns = run(5, &REPORT_LUNS);
+        assert_eq!((luns.status, luns.data.len()), (0, 16));
+        f.device
+            .apply(Mutation::AttentionRaised {
+                lun: None,
+                ua: UnitAttention::InquiryDataChanged,
+                except: None,
+            })
+            .unwrap();
+        let ua = run(0, &TUR);
+        assert_eq!(ua.status, 0x02);
+        assert_eq!(
+            ua.sense.as_deref().map(sense_code),
+            Some((0x06, 0x3F, 0x03))
+        );
+        let sense = run(0, &REQUEST_SENSE);
+        assert_eq!((sense.status, sense_code(&sense.data)), (0, (0, 0, 0)));
+        let unknown = block_on(f.device.run_command(NexusId(0x00FF_FFFF), LUN0, &TUR, 0));
+        assert_eq!(unknown.status, 0x02);
     }
 
     #[test]

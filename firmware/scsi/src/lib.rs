@@ -30,7 +30,8 @@ pub mod ua;
 pub mod wait_queue;
 
 pub use device::{
-    BackendOpener, CommandRequest, Completion, Submission, TargetDevice, Task, TmfOutcome,
+    BackendOpener, CommandOutcome, CommandRequest, Completion, Submission, TargetDevice, Task,
+    TmfOutcome,
 };
 pub use lun::{LunConfig, LunId, StorageSpec};
 pub use nexus::{InitiatorPort, NexusId, PortConfig};

@@ -14,7 +14,21 @@ pub enum Mutation {
     LunRemoved {
         id: LunId,
     },
+    /// ctladm `modify`: the LUN's new configuration. Only the storage size, vendor, product,
+    /// revision, read_only, write_cache and read_cache may differ from the current one (else
+    /// [`MutationError::Immutable`]). A new size resizes the backend (CAPACITY DATA HAS
+    /// CHANGED), new identity strings raise INQUIRY DATA HAS CHANGED, and write protection or
+    /// caching (current and default values alike) MODE PARAMETERS CHANGED, for every nexus.
+    LunModified {
+        id: LunId,
+        config: LunConfig,
+    },
     PortAdded(PortConfig),
+    /// Replaces the port with the same relative id (ctladm `lunmap`, a portal group's new
+    /// identity). A changed LUN map raises REPORTED LUNS DATA HAS CHANGED for the nexuses
+    /// logged in through this port only, on every LUN it now exposes and on the LUN numbers
+    /// that expose none; a changed identity (names, port group) INQUIRY DATA HAS CHANGED.
+    PortChanged(PortConfig),
     PortRemoved {
         relative_id: u16,
     },
@@ -64,8 +78,12 @@ pub enum MutationError {
     PortExists(u16),
     NoSuchPort(u16),
     NexusExists(NexusId),
-    /// The backend could not be opened; the text names the path and the problem.
+    /// The backend could not be opened or changed; the text names the LUN or path and the
+    /// problem.
     Backend(alloc::string::String),
+    /// `LunModified` would change this field of the LUN's configuration (named as in
+    /// [`LunConfig`], e.g. "block_size"), which only removing and re-adding the LUN can.
+    Immutable(&'static str),
 }
 
 impl core::fmt::Display for MutationError {
@@ -77,6 +95,9 @@ impl core::fmt::Display for MutationError {
             MutationError::NoSuchPort(p) => write!(f, "no target port {p}"),
             MutationError::NexusExists(n) => write!(f, "I_T nexus {:#x} already exists", n.0),
             MutationError::Backend(e) => write!(f, "{e}"),
+            MutationError::Immutable(field) => {
+                write!(f, "{field} of an existing LUN cannot be modified")
+            }
         }
     }
 }

@@ -119,7 +119,7 @@ pub(crate) async fn execute<B: BlockBackend>(
     if let Err(sense) = checked {
         return ctx.fail(&sense);
     }
-    if lun.config.thin && lun.backend.can_deallocate() {
+    if lun.thin() && lun.backend.can_deallocate() {
         let done = sanitize::deallocate_all(lun, &ctx.device.buffers, &mut |_, _| {}).await;
         if done.is_err() {
             return ctx.fail(&FORMAT_COMMAND_FAILED);

@@ -98,18 +98,15 @@ pub(super) fn ascii_field<const N: usize>(text: &str) -> [u8; N] {
 fn standard<B>(lun: Option<&Lun<B>>) -> alloc::vec::Vec<u8> {
     let mut d = vec![0u8; STANDARD_LEN];
     d[0] = peripheral(lun);
-    d[1] = u8::from(lun.is_some_and(|l| l.config.removable)) << 7; // RMB
+    d[1] = u8::from(lun.is_some_and(|l| l.config().removable)) << 7; // RMB
     d[2] = VERSION;
     d[3] = 0x10 | 0x02; // HISUP, RESPONSE DATA FORMAT 2
     d[4] = (STANDARD_LEN - 5) as u8; // ADDITIONAL LENGTH
     d[5] = 0x10; // TPGS 01b: implicit ALUA only; 3PC and PROTECT clear
     d[7] = 0x02; // CMDQUE
-    let (vendor, product, revision) = match lun {
-        Some(l) => (
-            l.config.vendor.as_str(),
-            l.config.product.as_str(),
-            l.config.revision.as_str(),
-        ),
+    let config = lun.map(|l| l.config());
+    let (vendor, product, revision) = match &config {
+        Some(c) => (c.vendor.as_str(), c.product.as_str(), c.revision.as_str()),
         None => (NO_LUN_VENDOR, "", ""),
     };
     put(&mut d, 8, &ascii_field::<8>(vendor));

@@ -50,7 +50,7 @@ fn pages_of<B>(lun: &Lun<B>) -> impl Iterator<Item = (u8, u8)> + '_ {
     PAGES
         .iter()
         .copied()
-        .filter(|&(p, _)| p != LOGICAL_BLOCK_PROVISIONING || lun.config.thin)
+        .filter(|&(p, _)| p != LOGICAL_BLOCK_PROVISIONING || lun.thin())
 }
 
 /// PAGE CONTROL values.

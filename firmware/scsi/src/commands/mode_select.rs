@@ -767,7 +767,7 @@ mod tests {
         assert_eq!(l.mode(), saved);
         // Nothing saved, or something unreadable: the defaults stay.
         let empty = MemoryStore::default();
-        let defaults = ModeParameters::from_config(&l.config);
+        let defaults = l.default_mode();
         let fresh = Fixture::new();
         restore_saved_mode(&lun(&fresh), &empty);
         assert_eq!(lun(&fresh).mode(), defaults);

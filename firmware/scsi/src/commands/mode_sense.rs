@@ -73,8 +73,7 @@ pub(super) fn pages_of<B>(lun: &Lun<B>) -> Vec<(u8, u8)> {
         .iter()
         .copied()
         .filter(|&page| {
-            page != (INFORMATIONAL_EXCEPTIONS, LOGICAL_BLOCK_PROVISIONING_SUBPAGE)
-                || lun.config.thin
+            page != (INFORMATIONAL_EXCEPTIONS, LOGICAL_BLOCK_PROVISIONING_SUBPAGE) || lun.thin()
         })
         .collect()
 }
@@ -161,13 +160,12 @@ pub(crate) fn mode_sense<B: BlockBackend>(ctx: &Ctx<'_, B>, ten: bool) -> Comman
     let view = match page_control {
         PC_CURRENT => View::values(lun.mode()),
         PC_CHANGEABLE => View::changeable(),
-        PC_DEFAULT => View::values(ModeParameters::from_config(&lun.config)),
+        PC_DEFAULT => View::values(lun.default_mode()),
         _ => {
             debug_assert_eq!(page_control, PC_SAVED);
             // Nothing saved yet: the saved values are the defaults (SPC-5 §6.14).
             View::values(
-                saved_mode(lun.id(), ctx.device.store())
-                    .unwrap_or_else(|| ModeParameters::from_config(&lun.config)),
+                saved_mode(lun.id(), ctx.device.store()).unwrap_or_else(|| lun.default_mode()),
             )
         }
     };

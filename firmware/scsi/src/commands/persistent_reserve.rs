@@ -640,7 +640,7 @@ mod tests {
             let flags = if aptpl { APTPL } else { 0 };
             good(prout(&f, a, REGISTER, 0, &basic(0, KA, flags)));
             good(prout(&f, a, RESERVE, WE, &basic(KA, 0, 0)));
-            let config = f.device.lun(LunId(0)).unwrap().config.clone();
+            let config = f.device.lun(LunId(0)).unwrap().config().clone();
             f.device
                 .apply(Mutation::LunRemoved { id: LunId(0) })
                 .unwrap();
@@ -670,7 +670,7 @@ mod tests {
             .store()
             .save(LunId(0), super::aptpl::STORE_KEY, &record)
             .unwrap();
-        let config = f.device.lun(LunId(0)).unwrap().config.clone();
+        let config = f.device.lun(LunId(0)).unwrap().config().clone();
         f.device
             .apply(Mutation::LunRemoved { id: LunId(0) })
             .unwrap();

@@ -80,11 +80,11 @@ pub(crate) fn read_capacity16<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResul
     // P_TYPE and PROT_EN: no protection information.
     data.push(0);
     // P_I_EXPONENT 0, LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT.
-    data.push(lun.config.pblock_exp & 0x0F);
+    data.push(lun.config().pblock_exp & 0x0F);
     // LBPME and LBPRZ: a thin LUN deallocates, and what it deallocated reads as zeros. Then
     // LOWEST ALIGNED LOGICAL BLOCK ADDRESS.
-    let lbp = if lun.config.thin { 0xC000 } else { 0 };
-    data.extend_from_slice(&(lbp | (lun.config.pblock_offset & 0x3FFF)).to_be_bytes());
+    let lbp = if lun.thin() { 0xC000 } else { 0 };
+    data.extend_from_slice(&(lbp | (lun.config().pblock_offset & 0x3FFF)).to_be_bytes());
     data.resize(RC16_LEN, 0);
     ctx.data_in(data, allocation_length)
 }

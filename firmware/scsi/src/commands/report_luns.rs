@@ -44,27 +44,34 @@ pub(crate) fn report_luns<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult {
         return ctx.fail(&Sense::invalid_field_in_cdb(6, None));
     }
     // No well-known logical units exist, so only "well-known only" differs: it is empty.
-    let mut luns: Vec<u32> = match select {
-        WELL_KNOWN_ONLY => Vec::new(),
-        _ => ctx
-            .device
-            .luns()
+    let luns = ctx.device.luns();
+    let mut numbers: Vec<u32> = match (select, &ctx.port.lun_map) {
+        (WELL_KNOWN_ONLY, _) => Vec::new(),
+        (_, None) => luns.iter().map(|l| l.id().0).collect(),
+        // Every number the map gives a LUN that exists: a LUN mapped under two numbers is
+        // listed under both.
+        (_, Some(map)) => map
             .iter()
-            .filter_map(|l| ctx.port.unmap(l.id()))
-            // A number beyond the flat space cannot be addressed, so it is not reported.
-            .filter(|&n| n <= MAX_LUN)
+            .filter(|(_, id)| ctx.device.has_lun(**id))
+            .map(|(n, _)| *n)
             .collect(),
     };
-    luns.sort_unstable();
-    luns.dedup();
+    // A number beyond the flat space cannot be addressed, so it is not reported.
+    numbers.retain(|&n| n <= MAX_LUN);
+    numbers.sort_unstable();
+    numbers.dedup();
 
     // The initiator now has the current inventory (SPC-5 §6.33: REPORT LUNS clears this
-    // condition for the nexus on every logical unit, whichever LUN it was addressed to).
-    for l in ctx.device.luns() {
+    // condition for the nexus on every logical unit, whichever LUN it was addressed to, and
+    // on the numbers that map to none).
+    for l in &luns {
         if let Some(p) = l.state.borrow_mut().attentions.get_mut(&ctx.nexus) {
             p.clear(UnitAttention::ReportedLunsDataChanged);
         }
     }
+    ctx.device
+        .clear_no_lun_attention(ctx.nexus, UnitAttention::ReportedLunsDataChanged);
+    let luns = numbers;
 
     let list_length = u32::try_from(luns.len() * 8).unwrap_or(u32::MAX);
     let mut data = Vec::with_capacity(8 + luns.len() * 8);
@@ -123,6 +130,44 @@ mod tests {
                 ],
             );
         }
+    }
+
+    #[test]
+    fn a_port_with_1024_luns_lists_every_one_and_truncates_to_the_allocation_length() {
+        let map: BTreeMap<u32, LunId> = (0..1024).map(|n| (n, LunId(n))).collect();
+        let f = Fixture::with(port_config(Some(map)), (0..1024).map(|n| lun_config(n, 8)));
+        let full = good(f.run(0, &report_luns(0, 8 + 1024 * 8)));
+        let luns = listed(&full);
+        assert_eq!(luns.len(), 1024);
+        for (n, raw) in luns.iter().enumerate() {
+            let expected = if n < 256 {
+                [0, n as u8, 0, 0, 0, 0, 0, 0]
+            } else {
+                [0x40 | (n >> 8) as u8, n as u8, 0, 0, 0, 0, 0, 0]
+            };
+            assert_eq!(*raw, expected, "LUN {n}");
+            assert_eq!(crate::lun_address::decode(*raw), Some(n as u32));
+        }
+        // A shorter allocation cuts the list (even mid-entry) but the header still counts all.
+        for alloc in [16, 1000, 8199] {
+            let d = good(f.run(0, &report_luns(0, alloc)));
+            assert_eq!(d.len(), alloc as usize);
+            assert_eq!(be32(&d, 0), 1024 * 8);
+            assert_eq!(d[..], full[..alloc as usize]);
+        }
+        assert_eq!(good(f.run(1023, &report_luns(0x02, 1 << 20))), full);
+    }
+
+    #[test]
+    fn a_lun_mapped_under_two_numbers_is_listed_under_both() {
+        let map = BTreeMap::from([(2, LunId(1)), (9, LunId(1)), (4, LunId(8))]);
+        let f = Fixture::with(port_config(Some(map)), [lun_config(1, 64)]);
+        let d = good(f.run(0, &report_luns(0, 64)));
+        assert_eq!(
+            listed(&d),
+            [[0, 2, 0, 0, 0, 0, 0, 0], [0, 9, 0, 0, 0, 0, 0, 0]],
+            "LUN 8 does not exist"
+        );
     }
 
     #[test]

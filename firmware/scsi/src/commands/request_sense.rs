@@ -25,8 +25,12 @@ pub(crate) fn request_sense<B: BlockBackend>(ctx: &Ctx<'_, B>) -> CommandResult 
     let descriptor = byte(ctx.cdb, 1) & 0x01 != 0;
     let allocation_length = usize::from(byte(ctx.cdb, 4));
     let sense = match ctx.lun {
-        // SPC-5 §6.39: reported as sense data with GOOD status, not as CHECK CONDITION.
-        None => asc::LOGICAL_UNIT_NOT_SUPPORTED,
+        // SPC-5 §6.39: reported as sense data with GOOD status, not as CHECK CONDITION. A
+        // number a LUN just left first reports that (see `TargetDevice::submit`).
+        None => ctx
+            .device
+            .take_no_lun_attention(ctx.nexus)
+            .map_or(asc::LOGICAL_UNIT_NOT_SUPPORTED, |ua| ua.sense()),
         // With no unit attention pending, the condition TEST UNIT READY would meet: the port
         // group's access state, an ejected medium, a sanitize in progress or failed.
         Some(lun) => match lun.take_attention(ctx.nexus) {

@@ -136,7 +136,7 @@ pub(crate) fn offered<B: BlockBackend>(entry: &E, lun: &Lun<B>) -> bool {
 
 /// BLOCK ERASE is offered where erasing is real: on thin LUNs whose backend deallocates.
 pub(crate) fn block_erase_offered<B: BlockBackend>(lun: &Lun<B>) -> bool {
-    lun.config.thin && lun.backend.can_deallocate()
+    lun.thin() && lun.backend.can_deallocate()
 }
 
 fn service_action(cdb: &[u8]) -> u8 {
@@ -150,7 +150,7 @@ pub(crate) fn precheck<B: BlockBackend>(
 ) -> Result<Plan, Sense> {
     let lun = lun.ok_or(asc::LOGICAL_UNIT_NOT_SUPPORTED)?;
     let sa = service_action(cdb);
-    if sa == BLOCK_ERASE && !(lun.config.thin && lun.backend.can_deallocate()) {
+    if sa == BLOCK_ERASE && !(lun.thin() && lun.backend.can_deallocate()) {
         return Err(Sense::invalid_field_in_cdb(1, Some(4)));
     }
     let parameter_list_length = be16(cdb, 7);

@@ -123,7 +123,7 @@ pub(crate) fn precheck<B: BlockBackend>(
             }
             // A POWER CONDITION other than START_VALID makes START and LOEJ ignored (SBC-4
             // §5.25), so only then can LOEJ ask for something a fixed medium cannot do.
-            if condition == 0 && how & LOEJ != 0 && !lun.config.removable {
+            if condition == 0 && how & LOEJ != 0 && !lun.config().removable {
                 return Err(Sense::invalid_field_in_cdb(4, Some(1)));
             }
         }
@@ -200,7 +200,7 @@ async fn start_stop_unit<B: BlockBackend>(ctx: &Ctx<'_, B>, lun: &Lun<B>) -> Com
 
 fn prevent_allow_medium_removal<B: BlockBackend>(ctx: &Ctx<'_, B>, lun: &Lun<B>) {
     // A fixed medium cannot be removed, so there is nothing to prevent.
-    if !lun.config.removable {
+    if !lun.config().removable {
         return;
     }
     let mut medium = lun.medium.borrow_mut();

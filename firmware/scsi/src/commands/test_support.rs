@@ -1,7 +1,7 @@
 //! Test fixtures for the command handlers: an in-memory backend, a device with one port and
 //! its LUNs, a logged-in nexus, and a poll loop that drives the device's futures.
 
-use crate::backend::{BlockBackend, Geometry, IoResult};
+use crate::backend::{BackendError, BackendErrorKind, BlockBackend, Geometry, IoResult};
 use crate::device::{BackendOpener, CommandRequest, Completion, Submission, TargetDevice};
 use crate::lun::{LunConfig, LunId, StorageSpec};
 use crate::lun_address;
@@ -18,15 +18,43 @@ use core::future::Future;
 use core::pin::pin;
 use core::task::{Context, Poll, Waker};
 
-/// Storage that holds nothing: reads return zeros, writes are dropped. Handlers under test
-/// only need its geometry.
+/// Storage that holds nothing: reads return zeros, writes are dropped (or refused while it is
+/// read-only). Handlers under test only need its geometry, which a resize changes.
 pub(crate) struct TestBackend {
-    geometry: Geometry,
+    geometry: Cell<Geometry>,
+    read_only: Cell<bool>,
+}
+
+/// The largest size the test backend resizes to; beyond it a resize fails, so that the tests
+/// can see a refused resize change nothing.
+pub(crate) const MAX_TEST_BYTES: u64 = 1 << 40;
+
+impl TestBackend {
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.get()
+    }
 }
 
 impl BlockBackend for TestBackend {
     fn geometry(&self) -> Geometry {
-        self.geometry
+        self.geometry.get()
+    }
+
+    fn resize(&self, bytes: u64) -> IoResult {
+        let block_size = self.geometry.get().block_size;
+        if bytes > MAX_TEST_BYTES || bytes < u64::from(block_size) {
+            return Err(BackendError::new(BackendErrorKind::NoSpace));
+        }
+        self.geometry.set(Geometry {
+            block_size,
+            blocks: bytes / u64::from(block_size),
+        });
+        Ok(())
+    }
+
+    fn set_read_only(&self, read_only: bool) -> IoResult {
+        self.read_only.set(read_only);
+        Ok(())
     }
 
     async fn read(&self, _offset: u64, mut buf: Vec<u8>) -> (Vec<u8>, IoResult) {
@@ -35,6 +63,9 @@ impl BlockBackend for TestBackend {
     }
 
     async fn write(&self, _offset: u64, buf: Vec<u8>, _fua: bool) -> (Vec<u8>, IoResult) {
+        if self.read_only.get() {
+            return (buf, Err(BackendError::new(BackendErrorKind::Write)));
+        }
         (buf, Ok(()))
     }
 
@@ -53,10 +84,11 @@ impl BackendOpener<TestBackend> for TestOpener {
         };
         let blocks = size / u64::from(config.block_size);
         Ok(TestBackend {
-            geometry: Geometry {
+            geometry: Cell::new(Geometry {
                 block_size: config.block_size,
                 blocks,
-            },
+            }),
+            read_only: Cell::new(config.read_only),
         })
     }
 }
@@ -155,12 +187,17 @@ impl Fixture {
 
     /// As [`Fixture::login`], for the initiator port `name` with an ISID ending in `isid`.
     pub fn login_as(&self, name: &str, isid: u8) -> NexusId {
+        self.login_on(PORT, name, isid)
+    }
+
+    /// As [`Fixture::login_as`], through the target port `relative_id`.
+    pub fn login_on(&self, relative_id: u16, name: &str, isid: u8) -> NexusId {
         let initiator = InitiatorPort {
             name: name.to_string(),
             isid: [0x40, 0, 0, 0, 0, isid],
         };
-        let nexus = self.device.login(PORT, initiator).expect("login");
-        let port = self.device.port(PORT).expect("port");
+        let nexus = self.device.login(relative_id, initiator).expect("login");
+        let port = self.device.port(relative_id).expect("port");
         for lun in self.device.luns() {
             let Some(n) = port.unmap(lun.id()) else {
                 continue;

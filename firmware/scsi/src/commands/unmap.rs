@@ -64,7 +64,7 @@ pub(crate) fn precheck<B: BlockBackend>(
         Kind::Unmap => {
             // LBPU follows thin provisioning: a fully provisioned LUN has no UNMAP command,
             // as SBC-4 has it for a device server that does not implement one.
-            if !lun.config.thin {
+            if !lun.thin() {
                 return Err(asc::INVALID_COMMAND_OPERATION_CODE);
             }
             if lun.write_protected() {
@@ -218,7 +218,7 @@ async fn get_lba_status<B: BlockBackend>(
     while count < wanted && at < lun.blocks() {
         // A descriptor's NUMBER OF LOGICAL BLOCKS is 32 bits wide.
         let most = (lun.blocks() - at).min(u64::from(u32::MAX));
-        let (mapped, blocks) = if lun.config.thin {
+        let (mapped, blocks) = if lun.thin() {
             let extent = lun
                 .backend
                 .extent(at.saturating_mul(bs), most.saturating_mul(bs))

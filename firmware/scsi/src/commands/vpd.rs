@@ -108,7 +108,7 @@ fn with_header(body: &[u8]) -> Vec<u8> {
 /// 80h: the configured serial number, as printable ASCII.
 fn unit_serial_number<B>(lun: &Lun<B>) -> Vec<u8> {
     // A 252-byte cap keeps the page length within the one byte many initiators read.
-    let serial: Vec<u8> = ascii(&lun.config.serial).take(252).collect();
+    let serial: Vec<u8> = ascii(&lun.config().serial).take(252).collect();
     with_header(&serial)
 }
 
@@ -171,7 +171,7 @@ fn scsi_name_string(name: &str) -> Vec<u8> {
 
 /// 83h: the logical unit's designators, then the target port's, then the target device's.
 fn device_identification<B>(lun: &Lun<B>, port: &PortConfig) -> Vec<u8> {
-    let c = &lun.config;
+    let c = lun.config();
     let mut out = with_header(&[]);
     // An all-zero NAA or EUI-64 is not a registered identifier: an unset one is left out.
     if c.naa.iter().any(|&b| b != 0) {
@@ -275,7 +275,7 @@ struct Provisioning {
 }
 
 fn provisioning<B>(lun: &Lun<B>) -> Provisioning {
-    let thin = lun.config.thin;
+    let thin = lun.thin();
     Provisioning {
         lbpu: thin && command(UNMAP).is_some(),
         lbpws: thin && honours(WRITE_SAME_16, 1, WRITE_SAME_UNMAP),
@@ -295,7 +295,7 @@ fn block_limits<B: BlockBackend>(lun: &Lun<B>) -> Vec<u8> {
     let max_transfer = clamp(MAX_TRANSFER_BYTES / block);
     let optimal = clamp(OPTIMAL_TRANSFER_BYTES / block).min(max_transfer);
     // Physical block = 2^exponent logical blocks; the exponent field is four bits wide.
-    let physical = 1u16 << (lun.config.pblock_exp & 0x0F);
+    let physical = 1u16 << (lun.config().pblock_exp & 0x0F);
     let mut out = alloc::vec![0u8; 64];
     // WSNZ 0: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 means "to the end of the medium",
     // within MAXIMUM WRITE SAME LENGTH, as in CTL.
@@ -310,7 +310,7 @@ fn block_limits<B: BlockBackend>(lun: &Lun<B>) -> Vec<u8> {
         put(&mut out, 24, &MAX_UNMAP_DESCRIPTORS.to_be_bytes());
         // Deallocation is worth most in whole physical blocks, starting where they start.
         put(&mut out, 28, &u32::from(physical).to_be_bytes()); // OPTIMAL UNMAP GRANULARITY
-        let alignment = u32::from(lun.config.pblock_offset % physical);
+        let alignment = u32::from(lun.config().pblock_offset % physical);
         put(&mut out, 32, &(0x8000_0000 | alignment).to_be_bytes()); // UGAVALID, alignment
     }
     if command(WRITE_SAME_16).is_some() || command(WRITE_SAME_10).is_some() {
@@ -328,7 +328,7 @@ fn block_limits<B: BlockBackend>(lun: &Lun<B>) -> Vec<u8> {
 /// B2h (SBC-4 §6.6.4): how the LUN is provisioned and how it can be deallocated.
 fn logical_block_provisioning<B>(lun: &Lun<B>) -> Vec<u8> {
     let p = provisioning(lun);
-    let thin = lun.config.thin;
+    let thin = lun.thin();
     let bit = |on: bool, mask: u8| if on { mask } else { 0 };
     let mut out = alloc::vec![0u8; 8];
     out[4] = if thin { THRESHOLD_EXPONENT } else { 0 };

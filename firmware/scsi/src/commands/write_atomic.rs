@@ -39,7 +39,7 @@ const FUA: u8 = 0x08;
 /// physical block, the unit a medium writes whole.
 pub(crate) fn atomic_alignment<B: BlockBackend>(lun: &Lun<B>) -> u32 {
     // LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT is a four-bit field.
-    1 << (lun.config.pblock_exp & 0x0F)
+    1 << (lun.config().pblock_exp & 0x0F)
 }
 
 /// One validated WRITE ATOMIC.

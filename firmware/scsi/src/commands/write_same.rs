@@ -82,7 +82,7 @@ fn check<B: BlockBackend>(kind: Kind, lun: &Lun<B>, cdb: &[u8]) -> Result<WriteS
     }
     // LBPWS and LBPWS10 follow the LUN's thin provisioning: a fully provisioned LUN has
     // nothing to deallocate or anchor.
-    if unmap && !lun.config.thin {
+    if unmap && !lun.thin() {
         return Err(Sense::invalid_field_in_cdb(1, Some(3)));
     }
     let blocks = if blocks == 0 {
