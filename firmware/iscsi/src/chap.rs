@@ -39,7 +39,7 @@ pub enum ChapError {
     ChallengeLength,
     /// The initiator sent our own challenge back (a reflection attack).
     ReflectedChallenge,
-    /// CHAP_N is not the configured user.
+    /// CHAP_N is none of the configured users.
     WrongName,
     /// CHAP_R does not match.
     WrongResponse,
@@ -188,47 +188,107 @@ pub enum ChapProgress {
     Authenticated,
 }
 
+/// One `chap USER SECRET` or `chap-mutual USER SECRET MUSER MSECRET` line of an auth-group.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChapCredential {
+    /// The CHAP_N the initiator authenticates as.
+    pub user: String,
+    pub secret: String,
+    /// (user, secret) the target answers with when the initiator asks for mutual CHAP.
+    pub mutual: Option<(String, String)>,
+}
+
+impl ChapCredential {
+    /// A one-way credential.
+    pub fn new(user: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            secret: secret.into(),
+            mutual: None,
+        }
+    }
+
+    /// The same credential, with the target's own user and secret for mutual CHAP.
+    pub fn with_mutual(mut self, user: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.mutual = Some((user.into(), secret.into()));
+        self
+    }
+
+    /// Whether `other` names the same user with the same secret (what ctld's
+    /// `portal-name-auth` discovery filter asks of a target's auth-group). The secrets are
+    /// compared in constant time.
+    pub fn same_user_and_secret(&self, other: &ChapCredential) -> bool {
+        self.user == other.user && constant_time_eq(self.secret.as_bytes(), other.secret.as_bytes())
+    }
+}
+
+impl fmt::Debug for ChapCredential {
+    // Secrets stay out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChapCredential")
+            .field("user", &self.user)
+            .field("mutual_user", &self.mutual.as_ref().map(|(u, _)| u))
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone, Debug)]
 enum State {
     AwaitAlgorithm,
     AwaitResponse(Challenge),
-    Done,
+    /// Authenticated with this entry of the credentials.
+    Done(usize),
 }
 
 /// The target side of one CHAP exchange.
 #[derive(Clone)]
 pub struct ChapTarget {
-    user: String,
-    secret: String,
-    mutual: Option<(String, String)>,
+    /// The users the initiator may authenticate as; its CHAP_N picks one.
+    credentials: Vec<ChapCredential>,
     state: State,
 }
 
 impl fmt::Debug for ChapTarget {
-    // Secrets stay out of logs.
+    // Secrets stay out of logs (ChapCredential's Debug omits them).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChapTarget")
-            .field("user", &self.user)
-            .field("mutual", &self.mutual.as_ref().map(|(u, _)| u))
+            .field("credentials", &self.credentials)
             .field("state", &self.state)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
 impl ChapTarget {
-    /// `mutual` is the (user, secret) the target answers with when the initiator
-    /// authenticates the target.
-    pub fn new(user: String, secret: String, mutual: Option<(String, String)>) -> Self {
+    /// An exchange in which the initiator may authenticate as any of `credentials`.
+    pub fn new(credentials: Vec<ChapCredential>) -> Self {
         Self {
-            user,
-            secret,
-            mutual,
+            credentials,
             state: State::AwaitAlgorithm,
         }
     }
 
+    /// The credential the initiator authenticated with, once it has.
+    pub fn credential(&self) -> Option<&ChapCredential> {
+        match self.state {
+            State::Done(i) => self.credentials.get(i),
+            _ => None,
+        }
+    }
+
+    /// The entry whose user is `name`. Every entry is compared, so the time taken does not
+    /// tell which user exists.
+    fn find(&self, name: &str) -> Option<usize> {
+        let mut found = None;
+        for (i, c) in self.credentials.iter().enumerate() {
+            if constant_time_eq(name.as_bytes(), c.user.as_bytes()) && found.is_none() {
+                found = Some(i);
+            }
+        }
+        found
+    }
+
     pub fn is_authenticated(&self) -> bool {
-        matches!(self.state, State::Done)
+        matches!(self.state, State::Done(_))
     }
 
     /// Runs one step with the CHAP keys of one complete login text, writing the target's
@@ -265,16 +325,16 @@ impl ChapTarget {
                     decode_binary(response).map_err(|_| ChapError::BadValue("CHAP_R"))?;
                 // Check the initiator before computing anything for it, so an
                 // unauthenticated peer cannot use the target as a CHAP oracle.
-                let expected = md5_response(challenge.id, self.secret.as_bytes(), &challenge.bytes);
-                let name_ok = constant_time_eq(name.as_bytes(), self.user.as_bytes());
-                let response_ok = constant_time_eq(&response, &expected);
-                if !name_ok {
+                let Some(index) = self.find(name) else {
                     return Err(ChapError::WrongName);
-                }
-                if !response_ok {
+                };
+                let credential = self.credentials.get(index).ok_or(ChapError::WrongName)?;
+                let expected =
+                    md5_response(challenge.id, credential.secret.as_bytes(), &challenge.bytes);
+                if !constant_time_eq(&response, &expected) {
                     return Err(ChapError::WrongResponse);
                 }
-                match (keys.i, keys.c, &self.mutual) {
+                match (keys.i, keys.c, &credential.mutual) {
                     (None, None, None) => {}
                     (None, None, Some(_)) => return Err(ChapError::MutualRequired),
                     (Some(_), Some(_), None) => return Err(ChapError::NoMutualSecret),
@@ -294,10 +354,10 @@ impl ChapTarget {
                         out.push("CHAP_R", &encode_hex(&answer));
                     }
                 }
-                self.state = State::Done;
+                self.state = State::Done(index);
                 Ok(ChapProgress::Authenticated)
             }
-            State::Done => {
+            State::Done(_) => {
                 if keys.is_empty() {
                     Ok(ChapProgress::Authenticated)
                 } else {
@@ -378,7 +438,7 @@ mod tests {
     }
 
     fn run_one_way(response_encoding: fn(&[u8]) -> String) -> Result<ChapProgress, ChapError> {
-        let mut chap = ChapTarget::new("user".into(), "secretsecret".into(), None);
+        let mut chap = ChapTarget::new(vec![ChapCredential::new("user", "secretsecret")]);
         let mut out = TextWriter::new();
         let step1 = keys_of(b"CHAP_A=5\0");
         assert_eq!(
@@ -437,7 +497,7 @@ mod tests {
 
     #[test]
     fn wrong_secret_name_and_encoding() {
-        let mut chap = ChapTarget::new("user".into(), "secretsecret".into(), None);
+        let mut chap = ChapTarget::new(vec![ChapCredential::new("user", "secretsecret")]);
         let mut out = TextWriter::new();
         chap.step(&ChapKeys::from_pairs(&keys_of(b"CHAP_A=5\0")), &mut out)
             .unwrap();
@@ -476,7 +536,7 @@ mod tests {
     #[test]
     fn bad_algorithm_lists() {
         for text in [&b"CHAP_A=56\0"[..], b"CHAP_A=\0", b"CHAP_A=6,7\0"] {
-            let mut chap = ChapTarget::new("u".into(), "s".into(), None);
+            let mut chap = ChapTarget::new(vec![ChapCredential::new("u", "s")]);
             let pairs = keys_of(text);
             assert!(chap
                 .step(&ChapKeys::from_pairs(&pairs), &mut TextWriter::new())
@@ -486,7 +546,7 @@ mod tests {
 
     #[test]
     fn response_before_challenge_is_refused() {
-        let mut chap = ChapTarget::new("u".into(), "s".into(), None);
+        let mut chap = ChapTarget::new(vec![ChapCredential::new("u", "s")]);
         let pairs = keys_of(b"CHAP_N=u\0CHAP_R=0x00\0");
         assert_eq!(
             chap.step(&ChapKeys::from_pairs(&pairs), &mut TextWriter::new()),
@@ -500,11 +560,9 @@ mod tests {
     }
 
     fn mutual_target() -> (ChapTarget, u8, Vec<u8>) {
-        let mut chap = ChapTarget::new(
-            "user".into(),
-            "secretsecret".into(),
-            Some(("tgt".into(), "mutualsecret".into())),
-        );
+        let mut chap = ChapTarget::new(vec![
+            ChapCredential::new("user", "secretsecret").with_mutual("tgt", "mutualsecret")
+        ]);
         let mut out = TextWriter::new();
         chap.step(&ChapKeys::from_pairs(&keys_of(b"CHAP_A=5\0")), &mut out)
             .unwrap();
@@ -588,7 +646,7 @@ mod tests {
 
     #[test]
     fn mutual_requested_without_mutual_secret() {
-        let mut chap = ChapTarget::new("user".into(), "secretsecret".into(), None);
+        let mut chap = ChapTarget::new(vec![ChapCredential::new("user", "secretsecret")]);
         let mut out = TextWriter::new();
         chap.step(&ChapKeys::from_pairs(&keys_of(b"CHAP_A=5\0")), &mut out)
             .unwrap();
@@ -620,12 +678,108 @@ mod tests {
 
     #[test]
     fn debug_hides_secrets() {
-        let chap = ChapTarget::new(
-            "u".into(),
-            "topsecret".into(),
-            Some(("m".into(), "alsosecret".into())),
+        let credential = ChapCredential::new("u", "topsecret").with_mutual("m", "alsosecret");
+        let chap = ChapTarget::new(vec![credential.clone()]);
+        for s in [format!("{chap:?}"), format!("{credential:?}")] {
+            assert!(!s.contains("topsecret") && !s.contains("alsosecret"), "{s}");
+            assert!(s.contains("\"u\"") && s.contains("\"m\""), "{s}");
+        }
+    }
+
+    /// Runs CHAP_A and the response for `user` with `secret` against `chap`.
+    fn answer(chap: &mut ChapTarget, user: &str, secret: &[u8]) -> Result<ChapProgress, ChapError> {
+        let mut out = TextWriter::new();
+        chap.step(&ChapKeys::from_pairs(&keys_of(b"CHAP_A=5\0")), &mut out)
+            .unwrap();
+        let (id, c) = challenge_of(&out);
+        let text = format!(
+            "CHAP_N={user}\0CHAP_R={}\0",
+            encode_hex(&md5_response(id, secret, &c))
         );
-        let s = format!("{chap:?}");
-        assert!(!s.contains("topsecret") && !s.contains("alsosecret"));
+        let pairs = keys_of(text.as_bytes());
+        chap.step(&ChapKeys::from_pairs(&pairs), &mut TextWriter::new())
+    }
+
+    fn several_users() -> ChapTarget {
+        ChapTarget::new(vec![
+            ChapCredential::new("alice", "alicesecret1"),
+            ChapCredential::new("bob", "bobsecret123"),
+        ])
+    }
+
+    #[test]
+    fn chap_n_picks_the_credential() {
+        for (user, secret) in [("alice", "alicesecret1"), ("bob", "bobsecret123")] {
+            let mut chap = several_users();
+            assert_eq!(
+                answer(&mut chap, user, secret.as_bytes()),
+                Ok(ChapProgress::Authenticated)
+            );
+            let c = chap.credential().unwrap();
+            assert_eq!((c.user.as_str(), c.secret.as_str()), (user, secret));
+        }
+    }
+
+    #[test]
+    fn another_users_secret_is_refused() {
+        let mut chap = several_users();
+        assert_eq!(
+            answer(&mut chap, "bob", b"alicesecret1"),
+            Err(ChapError::WrongResponse)
+        );
+        assert_eq!(chap.credential(), None);
+    }
+
+    #[test]
+    fn unknown_user_among_several_is_refused() {
+        let mut chap = several_users();
+        assert_eq!(
+            answer(&mut chap, "carol", b"alicesecret1"),
+            Err(ChapError::WrongName)
+        );
+    }
+
+    #[test]
+    fn no_credentials_refuses_everyone() {
+        let mut chap = ChapTarget::new(Vec::new());
+        assert_eq!(answer(&mut chap, "", b""), Err(ChapError::WrongName));
+    }
+
+    #[test]
+    fn mutual_answer_uses_the_chosen_users_mutual_secret() {
+        let mut chap = ChapTarget::new(vec![
+            ChapCredential::new("alice", "alicesecret1").with_mutual("t-a", "targetsecretA"),
+            ChapCredential::new("bob", "bobsecret123").with_mutual("t-b", "targetsecretB"),
+        ]);
+        let mut out = TextWriter::new();
+        chap.step(&ChapKeys::from_pairs(&keys_of(b"CHAP_A=5\0")), &mut out)
+            .unwrap();
+        let (id, c) = challenge_of(&out);
+        let their_c = [0x33u8; 16];
+        let text = format!(
+            "CHAP_N=bob\0CHAP_R={}\0CHAP_I=9\0CHAP_C={}\0",
+            encode_hex(&md5_response(id, b"bobsecret123", &c)),
+            encode_hex(&their_c)
+        );
+        let pairs = keys_of(text.as_bytes());
+        let mut out = TextWriter::new();
+        assert_eq!(
+            chap.step(&ChapKeys::from_pairs(&pairs), &mut out),
+            Ok(ChapProgress::Authenticated)
+        );
+        let answer = parse(out.as_bytes()).unwrap();
+        assert_eq!(answer[0], ("CHAP_N".into(), "t-b".into()));
+        assert_eq!(
+            answer[1].1,
+            encode_hex(&md5_response(9, b"targetsecretB", &their_c))
+        );
+    }
+
+    #[test]
+    fn same_user_and_secret() {
+        let a = ChapCredential::new("alice", "alicesecret1");
+        assert!(a.same_user_and_secret(&ChapCredential::new("alice", "alicesecret1")));
+        assert!(!a.same_user_and_secret(&ChapCredential::new("alice", "othersecret1")));
+        assert!(!a.same_user_and_secret(&ChapCredential::new("Alice", "alicesecret1")));
     }
 }

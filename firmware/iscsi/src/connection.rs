@@ -1,12 +1,14 @@
 //! One iSCSI connection from accept to close: the login phase, then the full feature phase with
 //! a reader (this task), a writer task, a keep-alive task, and one task per executing command.
 
+use crate::chap::ChapCredential;
 use crate::command::TaskTrack;
-use crate::discovery;
+use crate::discovery::{self, Asker};
 use crate::login_phase::{self, LoggedIn};
 use crate::params::{SessionParams, SessionType};
 use crate::pdu::{
-    decode_request, logout, reject_reason, LogoutResponse, NopIn, Reject, Request, TextResponse,
+    async_event, decode_request, logout, reject_reason, AsyncMessage, LogoutResponse, NopIn,
+    Reject, Request, TextResponse,
 };
 use crate::portal::{PortalGroup, TargetDef};
 use crate::session::{SessionHandle, SessionKey};
@@ -19,7 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -45,6 +47,10 @@ pub(crate) struct Conn<B: BlockBackend> {
     pub nexus: Option<NexusId>,
     pub target: Option<TargetDef>,
     pub local: SocketAddr,
+    /// The initiator's address, for the discovery filter.
+    peer: SocketAddr,
+    /// The CHAP credential the session authenticated with, for the discovery filter.
+    chap: Option<ChapCredential>,
     session: Rc<SessionHandle>,
     key: SessionKey,
     out: RefCell<VecDeque<OutPdu>>,
@@ -411,12 +417,21 @@ impl<B: BlockBackend + 'static> Conn<B> {
         self.send(OutPdu::new(header, OutData::Owned(chunk), StatSn::Advance));
     }
 
+    /// The targets SendTargets may report to this initiator: the portal group's current
+    /// list through its discovery filter. Normal sessions are filtered too, with the
+    /// credentials they logged in with, so they cannot learn more than discovery would say.
     fn target_list(&self) -> Vec<(String, Vec<String>)> {
         let addrs = self.portal.addresses(self.local);
+        let asker = Asker {
+            name: &self.params.initiator_name,
+            addr: self.peer.ip(),
+            chap: self.chap.as_ref(),
+        };
         self.portal
-            .targets
-            .iter()
-            .map(|t| (t.access.name.clone(), addrs.clone()))
+            .targets()
+            .into_iter()
+            .filter(|t| discovery::target_visible(self.portal.discovery_filter, &t.access, &asker))
+            .map(|t| (t.access.name, addrs.clone()))
             .collect()
     }
 
@@ -496,6 +511,35 @@ impl<B: BlockBackend + 'static> Conn<B> {
         }
     }
 
+    /// Carries out a console logout request (ctladm `islogout`): an Asynchronous Message
+    /// "target requests logout" (RFC 7143 §11.9.1) whose Parameter3 gives the initiator the
+    /// table's time limit; if the session is still running after it, it is dropped.
+    async fn logout_watch(self: Rc<Self>) {
+        self.session.logout_requested().await;
+        let limit = self.portal.sessions.logout_time_limit();
+        let header = AsyncMessage {
+            lun: [0; 8],
+            statsn: 0,
+            exp_cmdsn: 0,
+            max_cmdsn: 0,
+            event: async_event::LOGOUT_REQUEST,
+            vcode: 0,
+            param1: 0,
+            param2: 0,
+            param3: limit,
+        }
+        .encode(0);
+        self.send(OutPdu::new(header, OutData::None, StatSn::Advance));
+        tokio::time::sleep(Duration::from_secs(u64::from(limit))).await;
+        if !self.closing.get() {
+            eprintln!(
+                "iscsi: {} did not log out within {limit} s of being asked; dropping the session",
+                self.params.initiator_name
+            );
+            self.session.stop();
+        }
+    }
+
     /// Sends queued PDUs until the connection closes.
     async fn write_loop(self: Rc<Self>, mut wr: PduWriter<OwnedWriteHalf>) {
         let mut batch: Vec<OutPdu> = Vec::with_capacity(WRITE_BATCH);
@@ -552,7 +596,7 @@ pub async fn run<B: BlockBackend + 'static>(
     let mut wr = wr;
     let logged_in = tokio::time::timeout(
         portal.timers.login_timeout,
-        login_phase::login(&mut reader, &mut wr, &portal, over_limit),
+        login_phase::login(&mut reader, &mut wr, &portal, over_limit, peer, local),
     )
     .await;
     if let Ok(Ok(Some(session))) = logged_in {
@@ -573,15 +617,21 @@ async fn full_feature_phase<B: BlockBackend + 'static>(
         params,
         key,
         handle,
+        chap,
         statsn,
         exp_cmdsn,
     } = s;
     let target = match params.session_type {
-        SessionType::Normal => params
-            .target_name
-            .as_deref()
-            .and_then(|n| portal.target(n))
-            .cloned(),
+        SessionType::Normal => {
+            // The console may have removed the target (and stopped this session) while the
+            // login response was being written.
+            let t = params.target_name.as_deref().and_then(|n| portal.target(n));
+            if t.is_none() || handle.is_stopped() {
+                portal.sessions.close(&key, &handle);
+                return;
+            }
+            t
+        }
         SessionType::Discovery => None,
     };
     let device = portal.device.clone();
@@ -593,7 +643,10 @@ async fn full_feature_phase<B: BlockBackend + 'static>(
                 isid: key.isid,
             },
         ) {
-            Ok(n) => Some(n),
+            Ok(n) => {
+                handle.set_nexus(n);
+                Some(n)
+            }
             Err(e) => {
                 eprintln!("iscsi: cannot register the I_T nexus of {peer}: {e}");
                 portal.sessions.close(&key, &handle);
@@ -614,6 +667,8 @@ async fn full_feature_phase<B: BlockBackend + 'static>(
         nexus,
         target,
         local,
+        peer,
+        chap,
         session: handle,
         key,
         out: RefCell::new(VecDeque::new()),
@@ -634,6 +689,7 @@ async fn full_feature_phase<B: BlockBackend + 'static>(
     let writer_task = tokio::task::spawn_local(conn.clone().write_loop(writer));
     let keep_alive = tokio::task::spawn_local(conn.clone().keep_alive());
     let abort_watch = tokio::task::spawn_local(conn.clone().watch_aborts());
+    let logout_watch = tokio::task::spawn_local(conn.clone().logout_watch());
     loop {
         // A stop request must also reach a reader waiting in the middle of a PDU, or an
         // initiator that stalls mid-PDU would hold its session and nexus forever.
@@ -653,6 +709,7 @@ async fn full_feature_phase<B: BlockBackend + 'static>(
     conn.close();
     keep_alive.abort();
     abort_watch.abort();
+    logout_watch.abort();
     // Tasks still gathering data-out are dropped (and leave the task set); executing ones
     // finish and find the connection closing.
     conn.tasks.borrow_mut().clear();

@@ -1,11 +1,71 @@
 //! SendTargets (RFC 7143 §13, SendTargets key; Appendix C): the text a target answers with
 //! when an initiator asks which targets and portals it offers.
 //!
-//! The caller decides which targets the initiator may see (discovery filters, LUN maps)
-//! and formats their portals as `TargetAddress` values ("192.0.2.1:3260,1"); this module
-//! only applies the request's scope and writes the text.
+//! The caller formats the targets' portals as `TargetAddress` values ("192.0.2.1:3260,1");
+//! [`target_visible`] says which targets a portal group's `discovery-filter` lets the
+//! initiator see, and [`send_targets`] applies the request's scope and writes the text.
 
+use crate::access::{initiator_name_allowed, initiator_portal_allowed};
+use crate::chap::ChapCredential;
+use crate::login::{Auth, TargetAccess};
 use crate::text::TextWriter;
+use std::net::IpAddr;
+
+/// A portal group's `discovery-filter` (ctl.conf(5)): which targets SendTargets reports to
+/// an initiator. Each level adds a condition to the one before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DiscoveryFilter {
+    /// Every target of the portal group.
+    #[default]
+    None,
+    /// Targets whose `initiator-portal` list admits the initiator's address.
+    Portal,
+    /// ... and whose `initiator-name` list admits its name.
+    PortalName,
+    /// ... and, for a target that authenticates, the initiator authenticated its discovery
+    /// session with CHAP as a user the target knows, with the same secret.
+    PortalNameAuth,
+}
+
+/// The initiator of a session asking SendTargets, as the filter sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Asker<'a> {
+    pub name: &'a str,
+    /// The address its connection comes from.
+    pub addr: IpAddr,
+    /// The CHAP credential its session authenticated with, if it did.
+    pub chap: Option<&'a ChapCredential>,
+}
+
+/// Whether `filter` lets `asker` see `target` (ctld's discovery.c,
+/// `discovery_target_filtered_out`). As in ctld, only `PortalNameAuth` looks at the target's
+/// authentication: it hides a `deny` target always (nobody can authenticate to it) and a
+/// CHAP target unless the asker's CHAP user and secret are among the target's; `Portal` and
+/// `PortalName` show a `deny` target whose lists admit the asker, whose login then fails.
+pub fn target_visible(filter: DiscoveryFilter, target: &TargetAccess, asker: &Asker<'_>) -> bool {
+    if filter == DiscoveryFilter::None {
+        return true;
+    }
+    if !initiator_portal_allowed(&target.allowed_portals, asker.addr) {
+        return false;
+    }
+    if filter == DiscoveryFilter::Portal {
+        return true;
+    }
+    if !initiator_name_allowed(&target.allowed_initiators, asker.name) {
+        return false;
+    }
+    if filter == DiscoveryFilter::PortalName {
+        return true;
+    }
+    match &target.auth {
+        Auth::None => true,
+        Auth::Deny => false,
+        Auth::Chap(credentials) => asker
+            .chap
+            .is_some_and(|mine| credentials.iter().any(|c| c.same_user_and_secret(mine))),
+    }
+}
 
 /// A target as SendTargets reports it: its name and its `TargetAddress` values.
 pub type TargetEntry = (String, Vec<String>);
@@ -92,7 +152,139 @@ pub fn text_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::InitiatorNetwork;
     use crate::text::parse;
+
+    const ME: &str = "iqn.2024-01.org.example:host";
+
+    fn access(auth: Auth, names: &[&str], portals: &[&str]) -> TargetAccess {
+        TargetAccess {
+            name: "iqn.2024-01.org.dyad:t".into(),
+            alias: None,
+            auth,
+            allowed_initiators: names.iter().map(|n| n.to_string()).collect(),
+            allowed_portals: portals
+                .iter()
+                .map(|p| p.parse::<InitiatorNetwork>().unwrap())
+                .collect(),
+        }
+    }
+
+    fn asker<'a>(addr: &str, chap: Option<&'a ChapCredential>) -> Asker<'a> {
+        Asker {
+            name: ME,
+            addr: addr.parse().unwrap(),
+            chap,
+        }
+    }
+
+    const ALL: [DiscoveryFilter; 4] = [
+        DiscoveryFilter::None,
+        DiscoveryFilter::Portal,
+        DiscoveryFilter::PortalName,
+        DiscoveryFilter::PortalNameAuth,
+    ];
+
+    /// Which of the four filters show `target` to `who`, in the order of [`ALL`].
+    fn shown(target: &TargetAccess, who: &Asker<'_>) -> [bool; 4] {
+        ALL.map(|f| target_visible(f, target, who))
+    }
+
+    #[test]
+    fn open_target_is_shown_by_every_filter() {
+        let t = access(Auth::None, &[], &[]);
+        assert_eq!(shown(&t, &asker("192.0.2.1", None)), [true; 4]);
+    }
+
+    #[test]
+    fn portal_filter_hides_targets_for_other_addresses() {
+        let t = access(Auth::None, &[], &["192.0.2.0/24"]);
+        assert_eq!(shown(&t, &asker("192.0.2.1", None)), [true; 4]);
+        assert_eq!(
+            shown(&t, &asker("198.51.100.1", None)),
+            [true, false, false, false]
+        );
+        let v6 = access(Auth::None, &[], &["[2001:db8::]/32"]);
+        assert_eq!(shown(&v6, &asker("2001:db8:5::1", None)), [true; 4]);
+        assert_eq!(
+            shown(&v6, &asker("2001:db9::1", None)),
+            [true, false, false, false]
+        );
+    }
+
+    #[test]
+    fn portal_name_filter_hides_targets_for_other_names() {
+        let t = access(Auth::None, &["iqn.2024-01.org.example:other"], &[]);
+        assert_eq!(
+            shown(&t, &asker("192.0.2.1", None)),
+            [true, true, false, false]
+        );
+        let t = access(Auth::None, &["IQN.2024-01.ORG.EXAMPLE:HOST"], &[]);
+        assert_eq!(shown(&t, &asker("192.0.2.1", None)), [true; 4]);
+    }
+
+    #[test]
+    fn portal_name_auth_filter_needs_the_targets_chap_credentials() {
+        let alice = ChapCredential::new("alice", "alicesecret1");
+        let t = access(
+            Auth::Chap(vec![
+                ChapCredential::new("bob", "bobsecret123"),
+                alice.clone().with_mutual("t", "targetsecret"),
+            ]),
+            &[],
+            &[],
+        );
+        // Authenticated as a user the target knows, with the same secret.
+        assert_eq!(shown(&t, &asker("192.0.2.1", Some(&alice))), [true; 4]);
+        // Not authenticated at all.
+        assert_eq!(
+            shown(&t, &asker("192.0.2.1", None)),
+            [true, true, true, false]
+        );
+        // A user the target does not know.
+        let carol = ChapCredential::new("carol", "alicesecret1");
+        assert_eq!(
+            shown(&t, &asker("192.0.2.1", Some(&carol))),
+            [true, true, true, false]
+        );
+        // The right user with another secret.
+        let other = ChapCredential::new("alice", "notthesecret");
+        assert_eq!(
+            shown(&t, &asker("192.0.2.1", Some(&other))),
+            [true, true, true, false]
+        );
+    }
+
+    #[test]
+    fn portal_name_auth_filter_still_checks_the_lists() {
+        let alice = ChapCredential::new("alice", "alicesecret1");
+        let t = access(Auth::Chap(vec![alice.clone()]), &[], &["192.0.2.0/24"]);
+        assert_eq!(
+            shown(&t, &asker("203.0.113.1", Some(&alice))),
+            [true, false, false, false]
+        );
+    }
+
+    #[test]
+    fn deny_target_is_hidden_by_portal_name_auth() {
+        // ctld: only portal-name-auth looks at the auth type; nobody has credentials for a
+        // deny group, so it is hidden, while the list-only filters show it.
+        let t = access(Auth::Deny, &[], &[]);
+        let alice = ChapCredential::new("alice", "alicesecret1");
+        assert_eq!(
+            shown(&t, &asker("192.0.2.1", None)),
+            [true, true, true, false]
+        );
+        assert_eq!(
+            shown(&t, &asker("192.0.2.1", Some(&alice))),
+            [true, true, true, false]
+        );
+        let fenced = access(Auth::Deny, &[], &["198.51.100.0/24"]);
+        assert_eq!(
+            shown(&fenced, &asker("192.0.2.1", None)),
+            [true, false, false, false]
+        );
+    }
 
     fn targets() -> Vec<TargetEntry> {
         vec![

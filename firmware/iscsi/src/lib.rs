@@ -3,6 +3,7 @@
 //! current-thread runtime.
 
 // Wire format and negotiation: pure logic, no I/O.
+pub mod access;
 pub mod chap;
 pub mod digest;
 pub mod discovery;

@@ -6,8 +6,10 @@
 //! `exp_cmdsn`, `max_cmdsn` and `tsih` in the returned headers before sending them.
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::net::IpAddr;
 
+use crate::access::{initiator_name_allowed, initiator_portal_allowed, InitiatorNetwork};
+pub use crate::chap::ChapCredential;
 use crate::chap::{ChapError, ChapKeys, ChapProgress, ChapTarget};
 use crate::params::{is_login_key, Negotiator, SessionParams, SessionType, TargetLimits};
 use crate::pdu::{LoginRequest, LoginResponse};
@@ -61,33 +63,17 @@ impl LoginStatus {
     }
 }
 
-/// How a target (or the discovery service) authenticates initiators.
-#[derive(Clone, PartialEq, Eq)]
+/// How a target (or the discovery service) authenticates initiators: an auth-group's
+/// `auth-type` with its `chap`/`chap-mutual` lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Auth {
+    #[default]
     None,
     /// Every login is refused.
     Deny,
-    Chap {
-        user: String,
-        secret: String,
-        /// (user, secret) the target answers with when the initiator asks for mutual CHAP.
-        mutual: Option<(String, String)>,
-    },
-}
-
-impl fmt::Debug for Auth {
-    // Secrets stay out of logs.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Auth::None => write!(f, "None"),
-            Auth::Deny => write!(f, "Deny"),
-            Auth::Chap { user, mutual, .. } => f
-                .debug_struct("Chap")
-                .field("user", user)
-                .field("mutual_user", &mutual.as_ref().map(|(u, _)| u))
-                .finish_non_exhaustive(),
-        }
-    }
+    /// CHAP as any of these users (the initiator's CHAP_N picks one); an empty list admits
+    /// nobody. The credentials' Debug leaves the secrets out.
+    Chap(Vec<ChapCredential>),
 }
 
 /// What the configuration says about one target.
@@ -97,18 +83,62 @@ pub struct TargetAccess {
     pub name: String,
     pub alias: Option<String>,
     pub auth: Auth,
+    /// Initiator names allowed to log in (`initiator-name`); empty allows any.
+    pub allowed_initiators: Vec<String>,
+    /// Networks initiators may connect from (`initiator-portal`); empty allows any.
+    pub allowed_portals: Vec<InitiatorNetwork>,
+}
+
+/// Who may open discovery sessions on a portal group: its `discovery-auth-group`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiscoveryAccess {
+    pub auth: Auth,
     /// Initiator names allowed to log in; empty allows any.
     pub allowed_initiators: Vec<String>,
+    /// Networks initiators may connect from; empty allows any.
+    pub allowed_portals: Vec<InitiatorNetwork>,
 }
 
 /// The configuration the login machine consults; implemented by the runtime.
 pub trait LoginPolicy {
     /// The target with this iSCSI name, if it exists on this portal group.
     fn target(&self, name: &str) -> Option<TargetAccess>;
-    /// How discovery sessions are authenticated.
-    fn discovery_auth(&self) -> Auth;
+    /// Who may open discovery sessions and how they authenticate.
+    fn discovery(&self) -> DiscoveryAccess;
     /// What the target supports.
     fn limits(&self) -> TargetLimits;
+}
+
+/// ctld's checks once it knows what the initiator logs in to (login.c, `login`): `deny`
+/// first (authentication failure), then the `initiator-name` and `initiator-portal` lists
+/// (authorization failure). They come before, and regardless of, CHAP: a refused initiator
+/// is not told whether its credentials would have worked.
+fn admit(
+    auth: &Auth,
+    allowed_initiators: &[String],
+    allowed_portals: &[InitiatorNetwork],
+    initiator: &str,
+    peer: IpAddr,
+) -> Result<(), Failure> {
+    if *auth == Auth::Deny {
+        return Err(Failure::new(
+            LoginStatus::AUTHENTICATION_FAILURE,
+            "access denied",
+        ));
+    }
+    if !initiator_name_allowed(allowed_initiators, initiator) {
+        return Err(Failure::new(
+            LoginStatus::AUTHORIZATION_FAILURE,
+            "initiator name not allowed",
+        ));
+    }
+    if !initiator_portal_allowed(allowed_portals, peer) {
+        return Err(Failure::new(
+            LoginStatus::AUTHORIZATION_FAILURE,
+            "initiator address not allowed",
+        ));
+    }
+    Ok(())
 }
 
 /// What to do with one Login Request.
@@ -141,27 +171,15 @@ enum Phase {
     Failed,
 }
 
-#[derive(Clone)]
+/// Where authentication stands. Debug leaves secrets out (ChapCredential's and ChapTarget's
+/// Debug omit them).
+#[derive(Clone, Debug)]
 enum AuthState {
-    Done,
+    /// No authentication needed, or done: with the CHAP credential used, if any.
+    Done(Option<ChapCredential>),
     /// CHAP required, AuthMethod=CHAP not agreed yet.
-    NeedChap {
-        user: String,
-        secret: String,
-        mutual: Option<(String, String)>,
-    },
+    NeedChap(Vec<ChapCredential>),
     Chap(ChapTarget),
-}
-
-impl fmt::Debug for AuthState {
-    // Secrets stay out of logs.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AuthState::Done => write!(f, "Done"),
-            AuthState::NeedChap { user, .. } => write!(f, "NeedChap({user})"),
-            AuthState::Chap(c) => c.fmt(f),
-        }
-    }
 }
 
 /// Identifiers that must not change during a login (RFC 7143 §11.12).
@@ -176,6 +194,8 @@ struct LoginIds {
 #[derive(Debug)]
 pub struct LoginMachine {
     tpgt: u16,
+    /// The address the initiator connects from, for `initiator-portal`.
+    peer: IpAddr,
     phase: Phase,
     accumulator: TextAccumulator,
     pdus: u32,
@@ -231,9 +251,11 @@ const DECLARATIVE: [&str; 4] = [
 ];
 
 impl LoginMachine {
-    pub fn new(tpgt: u16) -> Self {
+    /// A login on a connection of portal group `tpgt` from the initiator address `peer`.
+    pub fn new(tpgt: u16, peer: IpAddr) -> Self {
         Self {
             tpgt,
+            peer,
             phase: Phase::Stage(None),
             accumulator: TextAccumulator::new(DEFAULT_TEXT_LIMIT),
             pdus: 0,
@@ -258,6 +280,16 @@ impl LoginMachine {
     /// Why the login failed, for the log.
     pub fn failure_reason(&self) -> Option<&'static str> {
         self.failure
+    }
+
+    /// The CHAP credential the initiator authenticated with, once it has (none when the
+    /// target or discovery needs no authentication). A discovery session keeps it for
+    /// the `portal-name-auth` filter; the console shows its user.
+    pub fn chap_credential(&self) -> Option<&ChapCredential> {
+        match &self.auth {
+            Some(AuthState::Done(c)) => c.as_ref(),
+            _ => None,
+        }
     }
 
     /// Handles one Login Request with its data segment (without padding or digest).
@@ -417,7 +449,17 @@ impl LoginMachine {
         let alias = find(pairs, "InitiatorAlias");
 
         let (auth, target) = match session_type {
-            SessionType::Discovery => (policy.discovery_auth(), None),
+            SessionType::Discovery => {
+                let d = policy.discovery();
+                admit(
+                    &d.auth,
+                    &d.allowed_initiators,
+                    &d.allowed_portals,
+                    initiator,
+                    self.peer,
+                )?;
+                (d.auth, None)
+            }
             SessionType::Normal => {
                 let name = find(pairs, "TargetName").ok_or(Failure::new(
                     LoginStatus::MISSING_PARAMETER,
@@ -429,39 +471,26 @@ impl LoginMachine {
                 let access = policy
                     .target(name)
                     .ok_or(Failure::new(LoginStatus::NOT_FOUND, "unknown target"))?;
-                // iSCSI names are compared case-insensitively (RFC 7143 §4.2.7 normalises
-                // them to lower case).
-                if !access.allowed_initiators.is_empty()
-                    && !access
-                        .allowed_initiators
-                        .iter()
-                        .any(|a| a.eq_ignore_ascii_case(initiator))
-                {
-                    return Err(Failure::new(
-                        LoginStatus::AUTHORIZATION_FAILURE,
-                        "initiator not allowed",
-                    ));
-                }
+                admit(
+                    &access.auth,
+                    &access.allowed_initiators,
+                    &access.allowed_portals,
+                    initiator,
+                    self.peer,
+                )?;
                 (access.auth.clone(), Some(access))
             }
         };
         let auth = match auth {
+            // admit() refused Deny already; kept so the match stays exhaustive.
             Auth::Deny => {
                 return Err(Failure::new(
                     LoginStatus::AUTHENTICATION_FAILURE,
                     "access denied",
                 ))
             }
-            Auth::None => AuthState::Done,
-            Auth::Chap {
-                user,
-                secret,
-                mutual,
-            } => AuthState::NeedChap {
-                user,
-                secret,
-                mutual,
-            },
+            Auth::None => AuthState::Done(None),
+            Auth::Chap(credentials) => AuthState::NeedChap(credentials),
         };
 
         let mut negotiator = Negotiator::new(session_type, policy.limits());
@@ -541,7 +570,7 @@ impl LoginMachine {
             "no authentication state",
         ))?;
         let auth = match auth {
-            AuthState::Done => {
+            AuthState::Done(credential) => {
                 if has_chap_keys {
                     return Err(Failure::new(
                         LoginStatus::INITIATOR_ERROR,
@@ -563,24 +592,16 @@ impl LoginMachine {
                     }
                     out.push("AuthMethod", "None");
                 }
-                AuthState::Done
+                AuthState::Done(credential)
             }
-            AuthState::NeedChap {
-                user,
-                secret,
-                mutual,
-            } => match auth_method {
+            AuthState::NeedChap(credentials) => match auth_method {
                 None if has_chap_keys => {
                     return Err(Failure::new(
                         LoginStatus::INITIATOR_ERROR,
                         "CHAP keys before AuthMethod",
                     ))
                 }
-                None => AuthState::NeedChap {
-                    user,
-                    secret,
-                    mutual,
-                },
+                None => AuthState::NeedChap(credentials),
                 Some(_) if !offers("CHAP") => {
                     return Err(Failure::new(
                         LoginStatus::AUTHENTICATION_FAILURE,
@@ -589,9 +610,11 @@ impl LoginMachine {
                 }
                 Some(_) => {
                     out.push("AuthMethod", "CHAP");
-                    let mut chap = ChapTarget::new(user, secret, mutual);
+                    let mut chap = ChapTarget::new(credentials);
                     match chap.step(&chap_keys, &mut out) {
-                        Ok(ChapProgress::Authenticated) => AuthState::Done,
+                        Ok(ChapProgress::Authenticated) => {
+                            AuthState::Done(chap.credential().cloned())
+                        }
                         Ok(ChapProgress::InProgress) => AuthState::Chap(chap),
                         Err(e) => return Err(chap_failure(&e)),
                     }
@@ -605,7 +628,7 @@ impl LoginMachine {
                     ));
                 }
                 match chap.step(&chap_keys, &mut out) {
-                    Ok(ChapProgress::Authenticated) => AuthState::Done,
+                    Ok(ChapProgress::Authenticated) => AuthState::Done(chap.credential().cloned()),
                     Ok(ChapProgress::InProgress) => AuthState::Chap(chap),
                     Err(e) => return Err(chap_failure(&e)),
                 }
@@ -614,8 +637,8 @@ impl LoginMachine {
         if let Some(m) = auth_method {
             self.declared_auth_method(m);
         }
-        let authenticated = matches!(auth, AuthState::Done);
-        let never_agreed = matches!(auth, AuthState::NeedChap { .. });
+        let authenticated = matches!(auth, AuthState::Done(_));
+        let never_agreed = matches!(auth, AuthState::NeedChap(_));
         self.auth = Some(auth);
 
         // Operational keys may come early when no authentication is needed; negotiating
@@ -656,7 +679,7 @@ impl LoginMachine {
         operational: &[(String, String)],
         mut out: TextWriter,
     ) -> Result<LoginStep, Failure> {
-        if !matches!(self.auth, Some(AuthState::Done)) {
+        if !matches!(self.auth, Some(AuthState::Done(_))) {
             // Skipping (or abandoning) the security stage when the target requires CHAP.
             return Err(Failure::new(
                 LoginStatus::AUTHENTICATION_FAILURE,
@@ -785,29 +808,33 @@ mod tests {
 
     const TARGET: &str = "iqn.2024-01.org.dyad:disk0";
     const INITIATOR: &str = "iqn.2024-01.org.example:host";
+    /// Where the test initiator connects from.
+    const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10));
 
     struct Policy {
         auth: Auth,
-        discovery: Auth,
+        discovery: DiscoveryAccess,
         allowed: Vec<String>,
+        portals: Vec<InitiatorNetwork>,
     }
 
     impl Policy {
         fn none() -> Self {
             Self {
                 auth: Auth::None,
-                discovery: Auth::None,
+                discovery: DiscoveryAccess::default(),
                 allowed: vec![],
+                portals: vec![],
             }
         }
 
         fn chap(mutual: bool) -> Self {
+            let mut credential = ChapCredential::new("user", "secretsecret");
+            if mutual {
+                credential = credential.with_mutual("tuser", "tsecretsecret");
+            }
             Self {
-                auth: Auth::Chap {
-                    user: "user".into(),
-                    secret: "secretsecret".into(),
-                    mutual: mutual.then(|| ("tuser".into(), "tsecretsecret".into())),
-                },
+                auth: Auth::Chap(vec![credential]),
                 ..Self::none()
             }
         }
@@ -820,10 +847,11 @@ mod tests {
                 alias: Some("disk0".into()),
                 auth: self.auth.clone(),
                 allowed_initiators: self.allowed.clone(),
+                allowed_portals: self.portals.clone(),
             })
         }
 
-        fn discovery_auth(&self) -> Auth {
+        fn discovery(&self) -> DiscoveryAccess {
             self.discovery.clone()
         }
 
@@ -915,7 +943,7 @@ mod tests {
     #[test]
     fn normal_login_without_security_stage() {
         // libiscsi without a CHAP user: one PDU, CSG=1 -> NSG=3.
-        let mut m = LoginMachine::new(7);
+        let mut m = LoginMachine::new(7, PEER);
         let mut data = text(&[
             ("InitiatorName", INITIATOR),
             ("TargetName", TARGET),
@@ -952,7 +980,7 @@ mod tests {
     #[test]
     fn normal_login_through_security_stage_with_auth_none() {
         // Linux open-iscsi style: security (AuthMethod=None) then operational.
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let p = Policy::none();
         let (h, d) = expect_respond(m.step(
             &p,
@@ -980,7 +1008,7 @@ mod tests {
 
     #[test]
     fn security_straight_to_full_feature() {
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let (_, _, p) = expect_complete(m.step(
             &Policy::none(),
             &req(true, 0, 3),
@@ -997,7 +1025,7 @@ mod tests {
 
     #[test]
     fn operational_stage_in_several_pdus() {
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let p = Policy::none();
         let (h, d) = expect_respond(m.step(
             &p,
@@ -1044,7 +1072,7 @@ mod tests {
     #[test]
     fn chap_one_way() {
         let p = Policy::chap(false);
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let (id, c) = chap_until_challenge(&mut m, &p);
         let r = md5_response(id, b"secretsecret", &c);
         let (h, d) = expect_respond(m.step(
@@ -1062,7 +1090,7 @@ mod tests {
     #[test]
     fn chap_mutual() {
         let p = Policy::chap(true);
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let (id, c) = chap_until_challenge(&mut m, &p);
         let r = md5_response(id, b"secretsecret", &c);
         let their_c = [0x5au8; 32];
@@ -1086,7 +1114,7 @@ mod tests {
     #[test]
     fn chap_wrong_response_fails_and_stays_failed() {
         let p = Policy::chap(false);
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let (id, c) = chap_until_challenge(&mut m, &p);
         let r = md5_response(id, b"wrongsecret!", &c);
         expect_fail(
@@ -1109,7 +1137,7 @@ mod tests {
     fn chap_bad_algorithm_fails() {
         for list in ["56", "", "6,7"] {
             let p = Policy::chap(false);
-            let mut m = LoginMachine::new(1);
+            let mut m = LoginMachine::new(1, PEER);
             expect_respond(m.step(
                 &p,
                 &req(true, 0, 1),
@@ -1130,7 +1158,7 @@ mod tests {
     fn chap_required_but_skipped() {
         let p = Policy::chap(false);
         // Straight to the operational stage.
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let mut data = text(&[("InitiatorName", INITIATOR), ("TargetName", TARGET)]);
         data.extend(opneg_keys());
         expect_fail(
@@ -1138,7 +1166,7 @@ mod tests {
             LoginStatus::AUTHENTICATION_FAILURE,
         );
         // Offering only None.
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         expect_fail(
             m.step(
                 &p,
@@ -1152,7 +1180,7 @@ mod tests {
             LoginStatus::AUTHENTICATION_FAILURE,
         );
         // Leaving the security stage without offering anything.
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         expect_fail(
             m.step(
                 &p,
@@ -1162,7 +1190,7 @@ mod tests {
             LoginStatus::AUTHENTICATION_FAILURE,
         );
         // Abandoning CHAP after the challenge.
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         chap_until_challenge(&mut m, &p);
         expect_fail(
             m.step(&p, &req(true, 0, 1), &[]),
@@ -1172,7 +1200,7 @@ mod tests {
 
     #[test]
     fn auth_none_target_refuses_chap_only_initiator() {
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         expect_fail(
             m.step(
                 &Policy::none(),
@@ -1193,7 +1221,7 @@ mod tests {
             auth: Auth::Deny,
             ..Policy::none()
         };
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         expect_fail(
             m.step(
                 &p,
@@ -1210,7 +1238,7 @@ mod tests {
 
     #[test]
     fn discovery_login() {
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let p = Policy::none();
         let (h, d) = expect_respond(m.step(
             &p,
@@ -1243,10 +1271,13 @@ mod tests {
     #[test]
     fn discovery_uses_discovery_auth() {
         let p = Policy {
-            discovery: Auth::Deny,
+            discovery: DiscoveryAccess {
+                auth: Auth::Deny,
+                ..DiscoveryAccess::default()
+            },
             ..Policy::none()
         };
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         expect_fail(
             m.step(
                 &p,
@@ -1338,7 +1369,7 @@ mod tests {
             ),
         ];
         for (i, (r, data, status)) in cases.into_iter().enumerate() {
-            let mut m = LoginMachine::new(1);
+            let mut m = LoginMachine::new(1, PEER);
             let step = m.step(&p, &r, &data);
             assert!(
                 matches!(&step, LoginStep::Fail { header, .. } if LoginStatus::new(header.status_class, header.status_detail) == status),
@@ -1353,7 +1384,7 @@ mod tests {
             allowed: vec!["iqn.2024-01.org.example:other".into()],
             ..Policy::none()
         };
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         expect_fail(
             m.step(
                 &p,
@@ -1366,7 +1397,7 @@ mod tests {
             allowed: vec![INITIATOR.to_uppercase()],
             ..Policy::none()
         };
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         expect_complete(m.step(
             &p,
             &req(true, 1, 3),
@@ -1377,7 +1408,7 @@ mod tests {
     #[test]
     fn continued_text() {
         let p = Policy::none();
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let mut all = text(&[("InitiatorName", INITIATOR), ("TargetName", TARGET)]);
         all.extend(opneg_keys());
         let (a, b) = all.split_at(20);
@@ -1398,7 +1429,7 @@ mod tests {
     #[test]
     fn huge_text_is_out_of_resources() {
         let p = Policy::none();
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let chunk = vec![b'a'; 8192];
         let cont = LoginRequest {
             continue_: true,
@@ -1417,7 +1448,7 @@ mod tests {
     #[test]
     fn too_many_unknown_keys() {
         let p = Policy::none();
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         let mut w = TextWriter::new();
         w.push("InitiatorName", INITIATOR);
         w.push("TargetName", TARGET);
@@ -1433,7 +1464,7 @@ mod tests {
     #[test]
     fn ids_must_not_change() {
         let p = Policy::none();
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         expect_respond(m.step(
             &p,
             &req(false, 1, 3),
@@ -1449,7 +1480,7 @@ mod tests {
     #[test]
     fn stage_must_follow_responses() {
         let p = Policy::none();
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         // T=0 in the security stage: the next PDU must still be in the security stage.
         expect_respond(m.step(
             &p,
@@ -1465,7 +1496,7 @@ mod tests {
     #[test]
     fn too_many_pdus() {
         let p = Policy::none();
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         expect_respond(m.step(
             &p,
             &req(false, 1, 3),
@@ -1483,16 +1514,261 @@ mod tests {
         let s = format!("{:?}", Policy::chap(true).auth);
         assert!(!s.contains("secretsecret"));
         let p = Policy::chap(true);
-        let mut m = LoginMachine::new(1);
+        let mut m = LoginMachine::new(1, PEER);
         expect_respond(m.step(
             &p,
             &req(false, 0, 1),
             &text(&[("InitiatorName", INITIATOR), ("TargetName", TARGET)]),
         ));
         assert!(!format!("{m:?}").contains("secretsecret"));
-        chap_until_challenge(&mut LoginMachine::new(1), &p);
-        let mut m = LoginMachine::new(1);
+        chap_until_challenge(&mut LoginMachine::new(1, PEER), &p);
+        let mut m = LoginMachine::new(1, PEER);
         chap_until_challenge(&mut m, &p);
         assert!(!format!("{m:?}").contains("secretsecret"));
+    }
+
+    fn net(s: &str) -> InitiatorNetwork {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A one-PDU normal login from `peer` against `p`.
+    fn login_from(p: &Policy, peer: IpAddr) -> LoginStep {
+        LoginMachine::new(1, peer).step(
+            p,
+            &req(true, 1, 3),
+            &text(&[("InitiatorName", INITIATOR), ("TargetName", TARGET)]),
+        )
+    }
+
+    #[test]
+    fn authorization_failure_by_ipv4_portal() {
+        let p = Policy {
+            portals: vec![net("192.0.2.10")],
+            ..Policy::none()
+        };
+        expect_complete(login_from(&p, ip("192.0.2.10")));
+        expect_fail(
+            login_from(&p, ip("192.0.2.11")),
+            LoginStatus::AUTHORIZATION_FAILURE,
+        );
+        // The same host through a dual-stack listener.
+        expect_complete(login_from(&p, ip("::ffff:192.0.2.10")));
+    }
+
+    #[test]
+    fn authorization_failure_by_ipv4_prefix() {
+        let p = Policy {
+            portals: vec![net("198.51.100.0/24"), net("192.0.2.0/28")],
+            ..Policy::none()
+        };
+        expect_complete(login_from(&p, ip("192.0.2.15")));
+        expect_complete(login_from(&p, ip("198.51.100.200")));
+        expect_fail(
+            login_from(&p, ip("192.0.2.16")),
+            LoginStatus::AUTHORIZATION_FAILURE,
+        );
+        expect_fail(
+            login_from(&p, ip("2001:db8::1")),
+            LoginStatus::AUTHORIZATION_FAILURE,
+        );
+    }
+
+    #[test]
+    fn authorization_failure_by_ipv6_portal() {
+        let p = Policy {
+            portals: vec![net("[2001:db8:1::]/48"), net("[fd00::7]")],
+            ..Policy::none()
+        };
+        expect_complete(login_from(&p, ip("2001:db8:1:2::3")));
+        expect_complete(login_from(&p, ip("fd00::7")));
+        expect_fail(
+            login_from(&p, ip("fd00::8")),
+            LoginStatus::AUTHORIZATION_FAILURE,
+        );
+        expect_fail(
+            login_from(&p, ip("2001:db8:2::1")),
+            LoginStatus::AUTHORIZATION_FAILURE,
+        );
+        expect_fail(
+            login_from(&p, ip("192.0.2.10")),
+            LoginStatus::AUTHORIZATION_FAILURE,
+        );
+    }
+
+    #[test]
+    fn authorization_needs_both_name_and_portal() {
+        let p = Policy {
+            allowed: vec![INITIATOR.into()],
+            portals: vec![net("192.0.2.0/24")],
+            ..Policy::none()
+        };
+        expect_complete(login_from(&p, PEER));
+        expect_fail(
+            login_from(&p, ip("203.0.113.1")),
+            LoginStatus::AUTHORIZATION_FAILURE,
+        );
+        let p = Policy {
+            allowed: vec!["iqn.2024-01.org.example:other".into()],
+            ..p
+        };
+        expect_fail(login_from(&p, PEER), LoginStatus::AUTHORIZATION_FAILURE);
+    }
+
+    #[test]
+    fn authorization_is_checked_before_chap() {
+        // A refused initiator gets 02/02 on its first PDU, before any challenge.
+        let p = Policy {
+            portals: vec![net("203.0.113.0/24")],
+            ..Policy::chap(false)
+        };
+        let mut m = LoginMachine::new(1, PEER);
+        expect_fail(
+            m.step(
+                &p,
+                &req(true, 0, 1),
+                &text(&[
+                    ("InitiatorName", INITIATOR),
+                    ("TargetName", TARGET),
+                    ("AuthMethod", "CHAP"),
+                ]),
+            ),
+            LoginStatus::AUTHORIZATION_FAILURE,
+        );
+    }
+
+    #[test]
+    fn deny_is_an_authentication_failure_even_for_listed_initiators() {
+        // ctld checks `deny` before the name and portal lists.
+        let p = Policy {
+            auth: Auth::Deny,
+            allowed: vec!["iqn.2024-01.org.example:other".into()],
+            ..Policy::none()
+        };
+        expect_fail(login_from(&p, PEER), LoginStatus::AUTHENTICATION_FAILURE);
+    }
+
+    fn discovery_from(p: &Policy, peer: IpAddr) -> LoginStep {
+        LoginMachine::new(1, peer).step(
+            p,
+            &req(true, 1, 3),
+            &text(&[("InitiatorName", INITIATOR), ("SessionType", "Discovery")]),
+        )
+    }
+
+    #[test]
+    fn discovery_refused_by_initiator_name() {
+        let p = Policy {
+            discovery: DiscoveryAccess {
+                allowed_initiators: vec!["iqn.2024-01.org.example:other".into()],
+                ..DiscoveryAccess::default()
+            },
+            ..Policy::none()
+        };
+        expect_fail(discovery_from(&p, PEER), LoginStatus::AUTHORIZATION_FAILURE);
+        let p = Policy {
+            discovery: DiscoveryAccess {
+                allowed_initiators: vec![INITIATOR.to_uppercase()],
+                ..DiscoveryAccess::default()
+            },
+            ..Policy::none()
+        };
+        expect_complete(discovery_from(&p, PEER));
+    }
+
+    #[test]
+    fn discovery_refused_by_portal() {
+        let p = Policy {
+            discovery: DiscoveryAccess {
+                allowed_portals: vec![net("192.0.2.0/30")],
+                ..DiscoveryAccess::default()
+            },
+            ..Policy::none()
+        };
+        expect_fail(discovery_from(&p, PEER), LoginStatus::AUTHORIZATION_FAILURE);
+        expect_complete(discovery_from(&p, ip("192.0.2.3")));
+    }
+
+    /// Policy with two CHAP users; returns the machine after the challenge.
+    fn two_users() -> Policy {
+        Policy {
+            auth: Auth::Chap(vec![
+                ChapCredential::new("alice", "alicesecret1"),
+                ChapCredential::new("bob", "bobsecret123").with_mutual("tbob", "tbobsecret12"),
+            ]),
+            ..Policy::none()
+        }
+    }
+
+    fn chap_answer(m: &mut LoginMachine, p: &Policy, user: &str, secret: &[u8]) -> LoginStep {
+        let (id, c) = chap_until_challenge(m, p);
+        let r = md5_response(id, secret, &c);
+        m.step(
+            p,
+            &req(true, 0, 1),
+            &text(&[("CHAP_N", user), ("CHAP_R", &encode_hex(&r))]),
+        )
+    }
+
+    #[test]
+    fn several_chap_users() {
+        let p = two_users();
+        let mut m = LoginMachine::new(1, PEER);
+        expect_respond(chap_answer(&mut m, &p, "alice", b"alicesecret1"));
+        expect_complete(m.step(&p, &req(true, 1, 3), &opneg_keys()));
+        assert_eq!(m.chap_credential().map(|c| c.user.as_str()), Some("alice"));
+
+        // Bob's entry needs mutual CHAP, so a one-way answer as bob fails.
+        let mut m = LoginMachine::new(1, PEER);
+        expect_fail(
+            chap_answer(&mut m, &p, "bob", b"bobsecret123"),
+            LoginStatus::AUTHENTICATION_FAILURE,
+        );
+        assert_eq!(m.chap_credential(), None);
+    }
+
+    #[test]
+    fn chap_user_with_another_users_secret_fails() {
+        let p = two_users();
+        let mut m = LoginMachine::new(1, PEER);
+        expect_fail(
+            chap_answer(&mut m, &p, "alice", b"bobsecret123"),
+            LoginStatus::AUTHENTICATION_FAILURE,
+        );
+    }
+
+    #[test]
+    fn unknown_chap_user_fails() {
+        let p = two_users();
+        let mut m = LoginMachine::new(1, PEER);
+        expect_fail(
+            chap_answer(&mut m, &p, "mallory", b"alicesecret1"),
+            LoginStatus::AUTHENTICATION_FAILURE,
+        );
+    }
+
+    #[test]
+    fn empty_chap_list_admits_nobody() {
+        let p = Policy {
+            auth: Auth::Chap(Vec::new()),
+            ..Policy::none()
+        };
+        let mut m = LoginMachine::new(1, PEER);
+        expect_fail(
+            chap_answer(&mut m, &p, "", b""),
+            LoginStatus::AUTHENTICATION_FAILURE,
+        );
+    }
+
+    #[test]
+    fn no_credential_without_chap() {
+        let mut m = LoginMachine::new(1, PEER);
+        let mut data = text(&[("InitiatorName", INITIATOR), ("TargetName", TARGET)]);
+        data.extend(opneg_keys());
+        expect_complete(m.step(&Policy::none(), &req(true, 1, 3), &data));
+        assert_eq!(m.chap_credential(), None);
     }
 }

@@ -1,14 +1,16 @@
 //! The login phase on the wire: reads Login Requests, lets the [`LoginMachine`] answer them,
 //! and opens the session when the initiator reaches the full feature phase.
 
+use crate::chap::ChapCredential;
 use crate::login::{LoginMachine, LoginStep};
 use crate::params::{SessionParams, SessionType};
 use crate::pdu::{decode_request, LoginResponse, Opcode, Request};
 use crate::portal::PortalGroup;
-use crate::session::{SessionHandle, SessionKey};
+use crate::session::{SessionHandle, SessionInfo, SessionKey, SessionTable};
 use crate::wire::PduReader;
 use scsi::backend::BlockBackend;
 use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -20,6 +22,8 @@ pub struct LoggedIn {
     pub params: SessionParams,
     pub key: SessionKey,
     pub handle: Rc<SessionHandle>,
+    /// The CHAP credential the initiator authenticated with (for discovery filtering).
+    pub chap: Option<ChapCredential>,
     /// StatSN of the next response.
     pub statsn: u32,
     /// ExpCmdSN: the CmdSN of the login, which the first command carries.
@@ -59,19 +63,67 @@ async fn send<W: AsyncWrite + Unpin>(
     wr.write_all(&out).await
 }
 
-/// Runs the login phase. `Ok(None)` means the login failed and the connection should close.
+/// Closes a session opened for a login whose final response was never sent (the write
+/// failed, or the login timer dropped the future mid-write), so it does not linger in the
+/// table and the console's list.
+struct Unannounced<'a> {
+    sessions: &'a SessionTable,
+    key: &'a SessionKey,
+    handle: &'a Rc<SessionHandle>,
+    armed: bool,
+}
+
+impl Drop for Unannounced<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.sessions.close(self.key, self.handle);
+        }
+    }
+}
+
+/// The console's view of a session that just completed its login.
+fn session_info(
+    params: &SessionParams,
+    isid: [u8; 6],
+    chap: Option<&ChapCredential>,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> SessionInfo {
+    SessionInfo {
+        // Assigned by the session table.
+        id: 0,
+        tsih: 0,
+        initiator: params.initiator_name.clone(),
+        initiator_alias: params.initiator_alias.clone(),
+        isid,
+        target: params.target_name.clone(),
+        tag: params.tpgt,
+        peer,
+        local,
+        session_type: params.session_type,
+        header_digest: params.header_digest,
+        data_digest: params.data_digest,
+        chap_user: chap.map(|c| c.user.clone()),
+        nexus: None,
+    }
+}
+
+/// Runs the login phase of a connection from `peer` that arrived on `local`. `Ok(None)`
+/// means the login failed and the connection should close.
 pub async fn login<B, R, W>(
     rd: &mut PduReader<R>,
     wr: &mut W,
     portal: &PortalGroup<B>,
     over_limit: bool,
+    peer: SocketAddr,
+    local: SocketAddr,
 ) -> io::Result<Option<LoggedIn>>
 where
     B: BlockBackend,
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut machine = LoginMachine::new(portal.tag);
+    let mut machine = LoginMachine::new(portal.tag, peer.ip());
     let mut statsn: Option<u32> = None;
     loop {
         let header = rd.read_header().await?;
@@ -136,15 +188,27 @@ where
                         SessionType::Discovery => String::new(),
                         SessionType::Normal => params.target_name.clone().unwrap_or_default(),
                     },
+                    tag: portal.tag,
                 };
-                let handle = portal.sessions.open(key.clone());
+                let chap = machine.chap_credential().cloned();
+                let info = session_info(&params, req.isid, chap.as_ref(), peer, local);
+                let handle = portal.sessions.open(key.clone(), info);
+                let mut unannounced = Unannounced {
+                    sessions: &portal.sessions,
+                    key: &key,
+                    handle: &handle,
+                    armed: true,
+                };
                 let mut h = window(header, next_statsn);
                 h.tsih = handle.tsih;
                 send(wr, &h, &data).await?;
+                unannounced.armed = false;
+                drop(unannounced);
                 return Ok(Some(LoggedIn {
                     params,
                     key,
                     handle,
+                    chap,
                     statsn: next_statsn.wrapping_add(1),
                     exp_cmdsn: req.cmdsn,
                 }));

@@ -868,6 +868,17 @@ impl Reject {
     }
 }
 
+/// AsyncEvent codes of the Asynchronous Message (RFC 7143 §11.9.1).
+pub mod async_event {
+    pub const SCSI_EVENT: u8 = 0;
+    /// The target asks the initiator to log out within Parameter3 seconds.
+    pub const LOGOUT_REQUEST: u8 = 1;
+    pub const CONNECTION_DROPPED: u8 = 2;
+    pub const ALL_CONNECTIONS_DROPPED: u8 = 3;
+    pub const RENEGOTIATION_REQUEST: u8 = 4;
+    pub const VENDOR_SPECIFIC: u8 = 255;
+}
+
 /// Asynchronous Message (RFC 7143 §11.9).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AsyncMessage {
@@ -1470,6 +1481,33 @@ mod tests {
         assert_eq!(&b[0..8], &[0x3f, 0x80, 0x04, 0, 0, 0, 0, 48]);
         assert_eq!(be32(&b, 16), RESERVED_TAG);
         assert_eq!(be32(&b, 24), 1);
+    }
+
+    #[test]
+    fn encode_logout_request_async_message() {
+        // Every byte of the BHS of a "target requests logout" with a 10 s limit.
+        let b = AsyncMessage {
+            lun: [0; 8],
+            statsn: 0x0102_0304,
+            exp_cmdsn: 0x0506_0708,
+            max_cmdsn: 0x090a_0b0c,
+            event: async_event::LOGOUT_REQUEST,
+            vcode: 0,
+            param1: 0,
+            param2: 0,
+            param3: 10,
+        }
+        .encode(0);
+        let mut expected = [0u8; BHS_LEN];
+        expected[0] = 0x32; // opcode
+        expected[1] = 0x80; // F
+        expected[16..20].copy_from_slice(&[0xff; 4]); // reserved ITT
+        expected[24..28].copy_from_slice(&[1, 2, 3, 4]);
+        expected[28..32].copy_from_slice(&[5, 6, 7, 8]);
+        expected[32..36].copy_from_slice(&[9, 10, 11, 12]);
+        expected[36] = 1; // AsyncEvent
+        expected[42..44].copy_from_slice(&[0, 10]); // Parameter3
+        assert_eq!(b, expected);
     }
 
     #[test]

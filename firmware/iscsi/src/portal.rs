@@ -1,12 +1,16 @@
-//! A portal group: its listening sockets, the targets it serves, login policy, and the sessions
-//! it holds. Accepts connections and runs each on the current-thread runtime.
+//! A portal group: its listening addresses, the targets it serves (changed live by the
+//! console), login and discovery policy, and the controller's session table it registers
+//! its sessions in. Accepts connections and runs each on the current-thread runtime.
 
-use crate::login::{Auth, LoginPolicy, TargetAccess};
+use crate::discovery::DiscoveryFilter;
+/// A portal group's `discovery-auth-group`; defined with the login machine that checks it.
+pub use crate::login::DiscoveryAccess;
+use crate::login::{LoginPolicy, TargetAccess};
 use crate::params::TargetLimits;
 use crate::session::SessionTable;
 use scsi::backend::BlockBackend;
 use scsi::TargetDevice;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -43,13 +47,19 @@ impl Default for Timers {
 
 pub struct PortalGroup<B: BlockBackend> {
     pub tag: u16,
-    pub listen: Vec<SocketAddr>,
-    pub targets: Vec<TargetDef>,
-    pub discovery_auth: Auth,
+    /// The addresses SendTargets announces (`listen`); the console may change them.
+    listen: RefCell<Vec<SocketAddr>>,
+    /// The targets reachable here; the console adds and removes them while serving.
+    targets: RefCell<Vec<TargetDef>>,
+    /// Who may open discovery sessions (`discovery-auth-group`).
+    pub discovery: DiscoveryAccess,
+    /// Which targets SendTargets shows to whom (`discovery-filter`).
+    pub discovery_filter: DiscoveryFilter,
     pub limits: TargetLimits,
     pub timers: Timers,
     pub device: Rc<TargetDevice<B>>,
-    pub sessions: SessionTable,
+    /// The controller's sessions; shared with its other portal groups.
+    pub sessions: Rc<SessionTable>,
     /// Commands a session may have outstanding (bounds the CmdSN window).
     pub queue_depth: u32,
     connections: Cell<usize>,
@@ -58,6 +68,8 @@ pub struct PortalGroup<B: BlockBackend> {
 }
 
 impl<B: BlockBackend> PortalGroup<B> {
+    /// A portal group with a session table of its own; [`Self::with_sessions`] shares the
+    /// controller's instead. Discovery is open to everyone and unfiltered until configured.
     pub fn new(
         tag: u16,
         listen: Vec<SocketAddr>,
@@ -66,28 +78,93 @@ impl<B: BlockBackend> PortalGroup<B> {
     ) -> Self {
         PortalGroup {
             tag,
-            listen,
-            targets,
-            discovery_auth: Auth::None,
+            listen: RefCell::new(listen),
+            targets: RefCell::new(targets),
+            discovery: DiscoveryAccess::default(),
+            discovery_filter: DiscoveryFilter::None,
             limits: TargetLimits::default(),
             timers: Timers::default(),
             device,
-            sessions: SessionTable::default(),
+            sessions: Rc::new(SessionTable::default()),
             queue_depth: 128,
             connections: Cell::new(0),
             max_connections: 1024,
         }
     }
 
-    pub fn target(&self, name: &str) -> Option<&TargetDef> {
+    /// Registers this portal group's sessions in `sessions`, the table the controller's
+    /// other portal groups and its console use. Set it before serving: sessions already
+    /// in the old table stay there.
+    pub fn with_sessions(mut self, sessions: Rc<SessionTable>) -> Self {
+        self.sessions = sessions;
+        self
+    }
+
+    /// The target with this iSCSI name (compared without regard to case), if it is served here.
+    pub fn target(&self, name: &str) -> Option<TargetDef> {
         self.targets
+            .borrow()
             .iter()
             .find(|t| t.access.name.eq_ignore_ascii_case(name))
+            .cloned()
+    }
+
+    /// The targets served here now.
+    pub fn targets(&self) -> Vec<TargetDef> {
+        self.targets.borrow().clone()
+    }
+
+    /// Replaces the target list. Sessions of targets no longer in it, or whose target port
+    /// changed (the port was recreated), are ended; the others keep running under their
+    /// new settings for the next login. Returns how many sessions were ended.
+    pub fn set_targets(&self, targets: Vec<TargetDef>) -> usize {
+        let old = std::mem::replace(&mut *self.targets.borrow_mut(), targets);
+        let mut ended = 0;
+        for t in &old {
+            let kept = self
+                .target(&t.access.name)
+                .is_some_and(|new| new.port == t.port);
+            if !kept {
+                ended += self.sessions.stop_port(&t.access.name, self.tag);
+            }
+        }
+        ended
+    }
+
+    /// Adds a target, or replaces the one with the same name (ending its sessions if its
+    /// port changed). Returns how many sessions were ended.
+    pub fn add_target(&self, target: TargetDef) -> usize {
+        let mut targets = self.targets();
+        targets.retain(|t| !t.access.name.eq_ignore_ascii_case(&target.access.name));
+        targets.push(target);
+        self.set_targets(targets)
+    }
+
+    /// Stops serving a target and ends its sessions on this portal group. Returns the
+    /// removed target and how many sessions were ended, or `None` if it was not served here.
+    pub fn remove_target(&self, name: &str) -> Option<(TargetDef, usize)> {
+        let removed = self.target(name)?;
+        let mut targets = self.targets();
+        targets.retain(|t| !t.access.name.eq_ignore_ascii_case(name));
+        let ended = self.set_targets(targets);
+        Some((removed, ended))
+    }
+
+    /// The addresses SendTargets announces.
+    pub fn listen(&self) -> Vec<SocketAddr> {
+        self.listen.borrow().clone()
+    }
+
+    /// Changes the announced addresses. The sockets are the caller's: this portal group
+    /// only reports them, and running sessions are not affected.
+    pub fn set_listen(&self, listen: Vec<SocketAddr>) {
+        *self.listen.borrow_mut() = listen;
     }
 
     /// `TargetAddress` values for SendTargets, for a connection that arrived on `local`.
     pub fn addresses(&self, local: SocketAddr) -> Vec<String> {
         self.listen
+            .borrow()
             .iter()
             .map(|a| {
                 // A wildcard listener is announced with the address the initiator reached.
@@ -118,11 +195,11 @@ impl<B: BlockBackend> PortalGroup<B> {
 
 impl<B: BlockBackend> LoginPolicy for PortalGroup<B> {
     fn target(&self, name: &str) -> Option<TargetAccess> {
-        PortalGroup::target(self, name).map(|t| t.access.clone())
+        PortalGroup::target(self, name).map(|t| t.access)
     }
 
-    fn discovery_auth(&self) -> Auth {
-        self.discovery_auth.clone()
+    fn discovery(&self) -> DiscoveryAccess {
+        self.discovery.clone()
     }
 
     fn limits(&self) -> TargetLimits {

@@ -77,7 +77,9 @@ impl<B: BlockBackend + 'static> Conn<B> {
         self.send(OutPdu::new(header, OutData::None, StatSn::Advance));
         if func == function::TARGET_COLD_RESET && result == response::FUNCTION_COMPLETE {
             if let Some(t) = &self.target {
-                self.portal.sessions.stop_target(&t.access.name);
+                self.portal
+                    .sessions
+                    .stop_port(&t.access.name, self.portal.tag);
             }
         }
     }

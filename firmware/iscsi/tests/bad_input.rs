@@ -1,6 +1,8 @@
 //! End-to-end regression suite of hostile and malformed iSCSI input against the real connection
 //! engine over TCP on 127.0.0.1: every case gets the RFC 7143 answer, never a panic or a hang.
 
+// Each test binary uses a different part of the shared fixture.
+#[allow(dead_code)]
 mod support;
 
 use iscsi::portal::{TargetDef, Timers};
@@ -997,15 +999,17 @@ fn long_send_targets_answer_is_continued() {
     const EXTRA: usize = 40;
     run(
         |pg| {
-            let template = pg.targets[0].clone();
+            let mut targets = pg.targets();
+            let template = targets[0].clone();
             for n in 0..EXTRA {
                 let mut extra: TargetDef = template.clone();
                 extra.access.name = format!(
                     "iqn.2024-01.org.dyad:bad-input-extra-{n:03}-{}",
                     "x".repeat(60)
                 );
-                pg.targets.push(extra);
+                targets.push(extra);
             }
+            pg.set_targets(targets);
         },
         |t| async move {
             let mut i = Initiator::connect(t.addr, isid(1)).await;

@@ -1,28 +1,39 @@
 //! Fuzzes the login state machine with sequences of arbitrary Login Requests. Besides not
 //! panicking, it checks that a login to a CHAP-protected target (or discovery) can never
 //! complete: the fuzzer cannot compute MD5 responses to random challenges, so a completion
-//! would be an authentication bypass.
+//! would be an authentication bypass. Nor can a login to a target whose portal list
+//! excludes the initiator's address: that would be an authorization bypass.
 #![no_main]
 
-use iscsi::login::{Auth, LoginMachine, LoginPolicy, LoginStep, TargetAccess};
+use iscsi::login::{
+    Auth, ChapCredential, DiscoveryAccess, LoginMachine, LoginPolicy, LoginStep, TargetAccess,
+};
 use iscsi::params::{SessionType, TargetLimits};
 use iscsi::pdu::LoginRequest;
 use libfuzzer_sys::fuzz_target;
+use std::net::{IpAddr, Ipv4Addr};
 
 const OPEN: &str = "iqn.2024-01.org.dyad:open";
 const LOCKED: &str = "iqn.2024-01.org.dyad:locked";
+/// Open, but only to initiators on a network the fuzzed peer is not on.
+const FENCED: &str = "iqn.2024-01.org.dyad:fenced";
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 
 struct Policy;
 
 impl LoginPolicy for Policy {
     fn target(&self, name: &str) -> Option<TargetAccess> {
+        let mut allowed_portals = Vec::new();
         let auth = match name {
             OPEN => Auth::None,
-            LOCKED => Auth::Chap {
-                user: "user".into(),
-                secret: "secretsecret".into(),
-                mutual: Some(("tuser".into(), "tsecretsecret".into())),
-            },
+            LOCKED => Auth::Chap(vec![
+                ChapCredential::new("user", "secretsecret").with_mutual("tuser", "tsecretsecret"),
+                ChapCredential::new("other", "othersecret1"),
+            ]),
+            FENCED => {
+                allowed_portals.push("198.51.100.0/24".parse().ok()?);
+                Auth::None
+            }
             _ => return None,
         };
         Some(TargetAccess {
@@ -30,14 +41,14 @@ impl LoginPolicy for Policy {
             alias: Some("alias".into()),
             auth,
             allowed_initiators: Vec::new(),
+            allowed_portals,
         })
     }
 
-    fn discovery_auth(&self) -> Auth {
-        Auth::Chap {
-            user: "disc".into(),
-            secret: "discsecretdisc".into(),
-            mutual: None,
+    fn discovery(&self) -> DiscoveryAccess {
+        DiscoveryAccess {
+            auth: Auth::Chap(vec![ChapCredential::new("disc", "discsecretdisc")]),
+            ..DiscoveryAccess::default()
         }
     }
 
@@ -71,7 +82,7 @@ fn next_pdu(data: &mut &[u8]) -> Option<(LoginRequest, Vec<u8>)> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut m = LoginMachine::new(1);
+    let mut m = LoginMachine::new(1, PEER);
     let mut input = data;
     let mut failed = false;
     while let Some((req, body)) = next_pdu(&mut input) {
@@ -98,7 +109,11 @@ fuzz_target!(|data: &[u8]| {
                 match params.session_type {
                     SessionType::Discovery => panic!("discovery CHAP bypassed"),
                     SessionType::Normal => {
-                        assert_eq!(params.target_name.as_deref(), Some(OPEN), "CHAP bypassed")
+                        assert_eq!(
+                            params.target_name.as_deref(),
+                            Some(OPEN),
+                            "CHAP or initiator-portal bypassed"
+                        )
                     }
                 }
                 assert!(m.is_complete());

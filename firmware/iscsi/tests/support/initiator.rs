@@ -34,6 +34,7 @@ pub mod op {
     pub const DATA_IN: u8 = 0x25;
     pub const LOGOUT_RESPONSE: u8 = 0x26;
     pub const R2T: u8 = 0x31;
+    pub const ASYNC_MESSAGE: u8 = 0x32;
     pub const REJECT: u8 = 0x3f;
 }
 
@@ -278,6 +279,7 @@ impl Pdu {
             | op::LOGIN_RESPONSE
             | op::TEXT_RESPONSE
             | op::LOGOUT_RESPONSE
+            | op::ASYNC_MESSAGE
             | op::REJECT => true,
             op::NOP_IN => self.itt() != RESERVED,
             op::DATA_IN => self.flags() & 0x01 != 0,
@@ -382,6 +384,11 @@ impl Initiator {
             target_exp_cmdsn: 0,
             auto_pong: true,
         }
+    }
+
+    /// The initiator's end of the connection, as the target sees it.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().expect("local address")
     }
 
     /// A fresh Initiator Task Tag.

@@ -153,6 +153,7 @@ where
             alias: None,
             auth: Auth::None,
             allowed_initiators: Vec::new(),
+            allowed_portals: Vec::new(),
         };
         let mut pg = PortalGroup::new(
             1,
