@@ -1,7 +1,9 @@
-//! dyad controller firmware on the sim board: brings the enclosure up, builds the LUNs, the
-//! target port and the iSCSI portal, and serves them on one tokio current-thread runtime until
-//! SIGINT or SIGTERM.
+//! dyad controller firmware on the sim board: brings the enclosure up, puts the configuration
+//! (ctl.conf or the command line) in force, serves iSCSI and the console on one tokio
+//! current-thread runtime until SIGINT or SIGTERM.
 
+mod configuration;
+mod console;
 mod identity;
 mod options;
 mod parameter_store;
@@ -10,21 +12,19 @@ mod storage_opener;
 use backend::storage::Storage;
 use board::sim::Enclosure;
 use clap::Parser;
-use iscsi::login::{Auth, TargetAccess};
-use iscsi::portal::{self, PortalGroup, TargetDef};
-use options::{parse_credentials, LunSource, LunSpec, Options};
+use configuration::live::LiveConfiguration;
+use configuration::store::{seed_of, ConfigStore};
+use iscsi::portal::Timers;
+use options::Options;
 use scsi::alua::{relative_port_id, TPG_SINGLE};
 use scsi::backend::BlockBackend;
 use scsi::mutation::Mutation;
-use scsi::{LunConfig, LunId, PortConfig, StorageSpec, TargetDevice};
+use scsi::nexus::{InitiatorPort, NexusId};
+use scsi::{PortConfig, TargetDevice};
 use std::process::ExitCode;
 use std::rc::Rc;
 use storage_opener::StorageOpener;
-use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
-
-/// Portal group tag of the one portal group this controller serves for now.
-const PORTAL_GROUP_TAG: u16 = 1;
 
 fn main() -> ExitCode {
     let options = Options::parse();
@@ -48,55 +48,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn lun_config(enclosure: &Enclosure, index: u32, spec: &LunSpec) -> Result<LunConfig, String> {
-    let storage = match &spec.source {
-        LunSource::Slot(n) => {
-            let size = spec.size.unwrap_or(1 << 30);
-            let path = enclosure
-                .ensure_drive(*n, size)
-                .map_err(|e| format!("slot {n}: {e}"))?;
-            StorageSpec::File {
-                path: path.to_string_lossy().into_owned(),
-                size: Some(size),
-            }
-        }
-        LunSource::File(p) => StorageSpec::File {
-            path: p.to_string_lossy().into_owned(),
-            size: spec.size,
-        },
-        LunSource::Ramdisk => StorageSpec::Ramdisk {
-            size: spec.size.unwrap_or(0),
-        },
-    };
-    let id = enclosure.id();
-    Ok(LunConfig {
-        id: LunId(index),
-        name: format!("lun{index}"),
-        storage,
-        block_size: spec.block_size,
-        pblock_exp: spec.pblock_exp(),
-        pblock_offset: spec.physical_block_offset,
-        serial: spec
-            .serial
-            .clone()
-            .unwrap_or_else(|| identity::serial(id, index)),
-        device_id: spec
-            .device_id
-            .clone()
-            .unwrap_or_else(|| format!("{id:016x}-{index:04}")),
-        naa: spec.naa.unwrap_or_else(|| identity::naa6(id, index)),
-        eui64: spec.eui64.unwrap_or_else(|| identity::eui64(id, index)),
-        vendor: spec.vendor.clone().unwrap_or_else(|| "DYAD".into()),
-        product: spec.product.clone().unwrap_or_else(|| "dyad disk".into()),
-        revision: spec.revision.clone().unwrap_or_else(|| "0001".into()),
-        read_only: spec.read_only,
-        removable: spec.removable,
-        write_cache: spec.write_cache,
-        read_cache: spec.read_cache,
-        thin: spec.thin,
-    })
-}
-
 /// Milliseconds since 1970 from the host clock (0 if it is set before 1970).
 fn wall_clock_ms() -> u64 {
     std::time::SystemTime::now()
@@ -115,20 +66,65 @@ async fn watch_provisioning(device: Rc<TargetDevice<Storage>>) {
     }
 }
 
-fn target_auth(options: &Options) -> Result<Auth, String> {
-    match (&options.chap, &options.chap_mutual) {
-        (None, None) => Ok(Auth::None),
-        (None, Some(_)) => Err("--chap-mutual needs --chap".into()),
-        (Some(c), mutual) => {
-            let (user, secret) = parse_credentials(c)?;
-            let mutual = mutual.as_deref().map(parse_credentials).transpose()?;
-            Ok(Auth::Chap {
-                user,
-                secret,
-                mutual,
-            })
+/// The configuration to start with: the stored one if it grew from the same start-up file
+/// (console changes survive a restart), else the start-up file itself. Also the seed, and
+/// whether it came from the store.
+fn startup_config(
+    options: &Options,
+    store: &ConfigStore,
+) -> Result<(config::Config, u32, bool), String> {
+    let (seed_name, seed_text) = match &options.config {
+        Some(path) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        ),
+        None => (
+            "command line".to_string(),
+            configuration::legacy::config_from_options(options)?.to_text(),
+        ),
+    };
+    let seed = seed_of(&seed_text);
+    let from_seed = || config::Config::parse(&seed_name, &seed_text).map_err(|e| e.to_string());
+    match store.current() {
+        Ok(Some(stored)) if stored.seed == Some(seed) => {
+            let name = store.current_path().display().to_string();
+            match config::Config::parse(&name, &stored.text) {
+                Ok(c) => return Ok((c, seed, true)),
+                Err(e) => eprintln!(
+                    "dyad: the stored configuration is unusable ({e}); starting from {seed_name}"
+                ),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("dyad: cannot read the stored configuration ({e}); starting from {seed_name}")
         }
     }
+    Ok((from_seed()?, seed, false))
+}
+
+/// The console's own target port and I_T nexus (CTL's ioctl frontend).
+fn console_nexus(device: &TargetDevice<Storage>, controller: u8) -> Result<NexusId, String> {
+    let letter = console::socket::controller_letter(controller);
+    let port = relative_port_id(controller, configuration::plan::CONSOLE_PORT_INDEX);
+    device
+        .apply(Mutation::PortAdded(PortConfig {
+            relative_id: port,
+            tpg: TPG_SINGLE,
+            target_name: format!("console-{letter}"),
+            port_name: format!("console-{letter}"),
+            lun_map: None,
+        }))
+        .map_err(|e| e.to_string())?;
+    device
+        .login(
+            port,
+            InitiatorPort {
+                name: format!("iqn.2026-11.dev.dyad:console-{letter}"),
+                isid: [0; 6],
+            },
+        )
+        .map_err(|e| e.to_string())
 }
 
 async fn run(options: Options) -> Result<(), String> {
@@ -137,13 +133,17 @@ async fn run(options: Options) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let enclosure = Enclosure::open(&options.enclosure).map_err(|e| format!("enclosure: {e}"))?;
+    let letter = console::socket::controller_letter(options.controller);
+    let store = ConfigStore::open(&enclosure.dir().join(format!("controller-{letter}")))
+        .map_err(|e| format!("configuration store: {e}"))?;
+    let (config, seed, from_store) = startup_config(&options, &store)?;
     let opener = StorageOpener {
         io_threads: options.io_threads,
     };
     let mut device = TargetDevice::new(options.controller, Box::new(opener));
-    let store = parameter_store::FileStore::new(enclosure.dir().join("params"))
+    let params = parameter_store::FileStore::new(enclosure.dir().join("params"))
         .map_err(|e| format!("parameter store in {}: {e}", enclosure.dir().display()))?;
-    device.set_store(Box::new(store));
+    device.set_store(Box::new(params));
     device.set_clock(wall_clock_ms);
     device.set_notice_sink(|text| eprintln!("dyad: {text}"));
     // Operations that outlive their command (a sanitize) run as tasks of this runtime.
@@ -151,58 +151,55 @@ async fn run(options: Options) -> Result<(), String> {
         tokio::task::spawn_local(operation);
     });
     let device: Rc<TargetDevice<Storage>> = Rc::new(device);
-    for (i, text) in options.luns.iter().enumerate() {
-        let spec = LunSpec::parse(text)?;
-        let config = lun_config(&enclosure, i as u32, &spec)?;
-        device
-            .apply(Mutation::LunAdded(config))
-            .map_err(|e| e.to_string())?;
-    }
-    let port = relative_port_id(options.controller, 0);
-    device
-        .apply(Mutation::PortAdded(PortConfig {
-            relative_id: port,
-            tpg: TPG_SINGLE,
-            target_name: options.target.clone(),
-            port_name: format!("{},t,0x{:04x}", options.target, PORTAL_GROUP_TAG),
-            lun_map: None,
-        }))
-        .map_err(|e| e.to_string())?;
-    let access = TargetAccess {
-        name: options.target.clone(),
-        alias: options.alias.clone(),
-        auth: target_auth(&options)?,
-        allowed_initiators: options.allow_initiators.clone(),
-    };
-    let listener = TcpListener::bind(options.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
-    let listen = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut portal = PortalGroup::new(
-        PORTAL_GROUP_TAG,
-        vec![listen],
-        vec![TargetDef { access, port }],
-        device.clone(),
-    );
+    let console_nexus = console_nexus(&device, options.controller)?;
     let ping = std::time::Duration::from_secs(options.ping_timeout);
-    portal.timers.nop_interval = ping;
-    portal.timers.nop_timeout = ping;
-    let portal = Rc::new(portal);
-    tokio::task::spawn_local(watch_provisioning(device.clone()));
-    let luns = device.luns().len();
-    println!(
-        "dyad: controller {} ready: iSCSI portal {listen}, target {}, {luns} LUN{}",
+    let timers = Timers {
+        nop_interval: ping,
+        nop_timeout: ping,
+        ..Timers::default()
+    };
+    let console_path = console::socket::socket_path(enclosure.dir(), options.controller);
+    let live = Rc::new(LiveConfiguration::new(
         options.controller,
-        options.target,
-        if luns == 1 { "" } else { "s" }
+        enclosure,
+        device.clone(),
+        timers,
+        store,
+    ));
+    live.apply(config, Some(seed))
+        .await
+        .map_err(|e| format!("configuration not applied: {e}"))?;
+    if !from_store {
+        // The start-up file replaces what the store held, which stays as the previous
+        // version for `config rollback`.
+        live.save()?;
+    }
+    let console_listener = console::socket::bind(&console_path)?;
+    tokio::task::spawn_local(console::socket::serve(
+        console_listener,
+        live.clone(),
+        console_nexus,
+    ));
+    tokio::task::spawn_local(watch_provisioning(device.clone()));
+    let plan = live.plan();
+    let portals: Vec<String> = live.listening().iter().map(|a| a.to_string()).collect();
+    let mut targets: Vec<&str> = plan.ports.values().map(|p| p.target.as_str()).collect();
+    targets.dedup();
+    let luns = plan.luns.len();
+    println!(
+        "dyad: controller {} ready: iSCSI portal {}, target {}, {luns} LUN{}; console {}",
+        options.controller,
+        portals.join(" "),
+        targets.join(" "),
+        if luns == 1 { "" } else { "s" },
+        console_path.display()
     );
     tokio::select! {
-        _ = portal::serve(listener, portal.clone()) => {}
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
     println!("dyad: controller {} stopping", options.controller);
-    portal.sessions.stop_all();
+    live.sessions().stop_all();
     // Let sessions end and commands in flight complete before the final flush.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     for lun in device.luns() {
@@ -214,6 +211,7 @@ async fn run(options: Options) -> Result<(), String> {
             );
         }
     }
+    let _ = std::fs::remove_file(&console_path);
     println!("dyad: controller {} stopped", options.controller);
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! The controller's command line: until `ctl.conf` lands, the whole configuration of one
-//! controller, one portal and one target.
+//! The controller's command line: the board (controller id, enclosure), the configuration
+//! file, and the quick configuration of one portal and one target without a file.
 
 use clap::Parser;
 use std::net::SocketAddr;
@@ -20,6 +20,10 @@ pub struct Options {
     /// Enclosure folder: the sim board's backplane slots and identity.
     #[arg(long, default_value = "./var/enclosure")]
     pub enclosure: PathBuf,
+    /// The configuration: a ctl.conf (FreeBSD ctld's syntax). Without it the flags below
+    /// configure one portal group and one target.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "target", "alias", "luns", "chap", "chap_mutual", "allow_initiators"])]
+    pub config: Option<PathBuf>,
     /// iSCSI portal address.
     #[arg(long, default_value = "127.0.0.1:3260")]
     pub listen: SocketAddr,
@@ -259,12 +263,6 @@ impl LunSpec {
         }
         Ok(spec)
     }
-
-    /// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT.
-    pub fn pblock_exp(&self) -> u8 {
-        self.physical_block_size
-            .map_or(0, |p| (p / self.block_size).trailing_zeros() as u8)
-    }
 }
 
 /// Splits `USER:SECRET`.
@@ -287,8 +285,8 @@ mod tests {
         let s = LunSpec::parse("file:/dev/shm/x,size=64M,bs=4096,pbs=16k,pofs=1,ro").unwrap();
         assert_eq!(s.source, LunSource::File("/dev/shm/x".into()));
         assert_eq!(
-            (s.block_size, s.pblock_exp(), s.physical_block_offset),
-            (4096, 2, 1)
+            (s.block_size, s.physical_block_size, s.physical_block_offset),
+            (4096, Some(16384), 1)
         );
         assert!(s.read_only);
         assert_eq!(LunSpec::parse("ramdisk:1G").unwrap().size, Some(1 << 30));
