@@ -10,15 +10,16 @@ BENCH_ARGS ?=
 # Seconds per fuzz target for `make fuzz`.
 FUZZ_SECONDS ?= 60
 # The cargo-fuzz projects: the iSCSI codec and login, the SCSI core, ctl.conf.
-FUZZ_DIRS := firmware/iscsi/fuzz firmware/scsi/fuzz firmware/config/fuzz
+FUZZ_DIRS := firmware/iscsi/fuzz firmware/scsi/fuzz firmware/config/fuzz firmware/console/fuzz
 
 .PHONY: run test test-conformance deps deps-bench initiator bench fuzz clean
 
-# One controller in the foreground on 127.0.0.1:3260 with a 1 GiB drive in
-# var/enclosure/; Ctrl-C stops it cleanly.
+# One controller in the foreground, serving var/enclosure/ctl.conf (written the first
+# time: a 1 GiB drive in slot 0 on 127.0.0.1:3260); `make run CONF=FILE` serves FILE
+# instead. Ctrl-C stops it cleanly.
 run:
 	$(CARGO) build --release -p firmware -p tools
-	target/release/dyad run
+	target/release/dyad run$(if $(CONF), --config $(CONF))
 
 # Lint, release build, then every unit and integration test; release because the
 # integration tests drive target/release/dyad-firmware.

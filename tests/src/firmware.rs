@@ -12,12 +12,17 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::child::{self, Echo, SharedLog};
+use crate::console_client::{console_socket, ConsoleClient, ConsoleReply};
 use crate::paths;
 use crate::port::free_loopback_port;
 use crate::tempdir::TempDir;
 
 /// How long a stop waits for a clean exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How long [`Firmware::console`] waits for the console to take the connection and for
+/// each answer.
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to start the firmware. `Default` is what the tests want: release binary, fresh
 /// temporary enclosure, free loopback port, default target name, firmware's default LUN.
@@ -27,9 +32,13 @@ pub struct FirmwareConfig {
     pub controller: u8,
     /// `None`: a fresh temporary directory, removed with the guard.
     pub enclosure: Option<PathBuf>,
-    /// `None`: 127.0.0.1 on a free port.
+    /// `None`: 127.0.0.1 on a free port. With `config` it must be given: the portal the
+    /// test wrote into that file, which `url()` then uses.
     pub listen: Option<SocketAddr>,
+    /// With `config`, only the name `url()` uses: the target is the file's.
     pub target_iqn: String,
+    /// A ctl.conf to start from (`--config PATH`) instead of `--listen` and `--target`.
+    pub config: Option<PathBuf>,
     /// Further firmware flags (`--lun`, `--chap`, ...), passed as they are.
     pub args: Vec<String>,
     /// Copy the firmware's output to ours as it comes (for `dyad run`); it is kept either way.
@@ -49,6 +58,7 @@ impl Default for FirmwareConfig {
             enclosure: None,
             listen: None,
             target_iqn: crate::DEFAULT_TARGET_IQN.to_string(),
+            config: None,
             args: Vec::new(),
             echo: false,
             own_process_group: false,
@@ -74,6 +84,7 @@ pub struct Firmware {
     enclosure: PathBuf,
     listen: SocketAddr,
     target_iqn: String,
+    config: Option<PathBuf>,
     args: Vec<String>,
     echo: bool,
     own_process_group: bool,
@@ -104,9 +115,19 @@ impl Firmware {
                 (dir.path().to_path_buf(), Some(dir))
             }
         };
-        let listen = match config.listen {
-            Some(addr) => addr,
-            None => SocketAddr::from((Ipv4Addr::LOCALHOST, free_loopback_port()?)),
+        let listen = match (config.listen, &config.config) {
+            (Some(addr), _) => addr,
+            (None, None) => SocketAddr::from((Ipv4Addr::LOCALHOST, free_loopback_port()?)),
+            (None, Some(file)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "FirmwareConfig with config {} needs listen: the portal that file \
+                         names, for url()",
+                        file.display()
+                    ),
+                ))
+            }
         };
         let mut firmware = Firmware {
             binary: config.binary,
@@ -114,6 +135,7 @@ impl Firmware {
             enclosure,
             listen,
             target_iqn: config.target_iqn,
+            config: config.config,
             args: config.args,
             echo: config.echo,
             own_process_group: config.own_process_group,
@@ -133,12 +155,17 @@ impl Firmware {
         cmd.arg("--controller")
             .arg(self.controller.to_string())
             .arg("--enclosure")
-            .arg(&self.enclosure)
-            .arg("--listen")
-            .arg(self.listen.to_string())
-            .arg("--target")
-            .arg(&self.target_iqn)
-            .args(&self.args);
+            .arg(&self.enclosure);
+        match &self.config {
+            // The portals and targets are the file's.
+            Some(file) => cmd.arg("--config").arg(file),
+            None => cmd
+                .arg("--listen")
+                .arg(self.listen.to_string())
+                .arg("--target")
+                .arg(&self.target_iqn),
+        };
+        cmd.args(&self.args);
         cmd
     }
 
@@ -220,6 +247,17 @@ impl Firmware {
 
     pub fn enclosure(&self) -> &Path {
         &self.enclosure
+    }
+
+    /// Its console's Unix socket: `<enclosure>/console-a.sock` (or `-b` for controller 2).
+    pub fn console_socket(&self) -> PathBuf {
+        console_socket(&self.enclosure, self.controller)
+    }
+
+    /// Runs one console command on a connection of its own and returns its output (the
+    /// reply's `ok` is false when a line says `error: `).
+    pub fn console(&self, line: &str) -> io::Result<ConsoleReply> {
+        ConsoleClient::connect(&self.console_socket(), CONSOLE_TIMEOUT)?.run(line)
     }
 
     /// The process id while it runs.

@@ -8,6 +8,7 @@
 
 pub mod child;
 pub mod conformance;
+pub mod console_client;
 pub mod cpu;
 pub mod cunit;
 pub mod firmware;
@@ -22,6 +23,7 @@ pub mod tempdir;
 pub mod tgtd;
 
 pub use conformance::{run_suite, SuiteReport};
+pub use console_client::{console_socket, ConsoleClient, ConsoleReply};
 pub use firmware::{Firmware, FirmwareConfig};
 pub use target::{Credentials, TargetKind, TargetSpec, TestTarget};
 pub use tempdir::TempDir;

@@ -1,7 +1,9 @@
 //! `dyad`: the host-side tool. `dyad run` starts one controller of the simulated enclosure
-//! (what `make run` does); `dyad bench` measures it against tgtd in one interleaved run.
+//! (what `make run` does); `dyad console` talks to a running controller's console; `dyad
+//! bench` measures the firmware against tgtd in one interleaved run.
 
 mod bench;
+mod console;
 mod locate;
 mod loopback;
 mod run;
@@ -25,14 +27,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start one controller on this machine: a 1 GiB drive in slot 0 of ./var/enclosure,
-    /// served over iSCSI on 127.0.0.1:3260. Ctrl-C stops it.
-    Run {
-        /// Firmware flags, after `--` (e.g. `-- --lun ramdisk:1G --listen 127.0.0.1:3261`);
-        /// they replace the defaults they name.
-        #[arg(last = true)]
-        firmware_args: Vec<String>,
-    },
+    /// Start one controller on this machine from a ctl.conf; Ctrl-C stops it.
+    ///
+    /// By default it serves ./var/enclosure/ctl.conf, written the first time from a
+    /// commented sample: a 1 GiB drive in slot 0 as LUN 0 of iqn.2026-11.dev.dyad:target0
+    /// on 127.0.0.1:3260. Once it is up it prints how to reach each target and its console.
+    Run(run::RunArgs),
+    /// Talk to a running controller's console: attach the terminal, or run one command.
+    ///
+    /// Attached, every key goes to the console (Ctrl-C too); Ctrl-] detaches. With
+    /// standard input not a terminal the bytes pass through as they are, e.g. `echo devlist
+    /// | dyad console a`. Exit status with -c: 0 when the command worked, 1 when it
+    /// answered `error: ...`, 2 when the console cannot be reached.
+    Console(console::ConsoleArgs),
     /// Benchmark the firmware against tgtd on the same LUN shape, interleaved.
     Bench(bench::BenchArgs),
 }
@@ -40,7 +47,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { firmware_args } => run::run(firmware_args),
+        Command::Run(args) => run::run(args),
+        Command::Console(args) => Ok(console::console(&args)),
         Command::Bench(args) => bench::bench(&args),
     };
     match result {
