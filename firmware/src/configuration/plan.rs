@@ -292,3 +292,78 @@ fn plan_luns(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enclosure(name: &str) -> (Enclosure, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("dyad-plan-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        (Enclosure::open(&dir).unwrap(), dir)
+    }
+
+    const TWO_TARGETS: &str = "\
+portal-group pg0 { discovery-auth-group no-authentication; listen 127.0.0.1:3260 }
+portal-group pg1 { discovery-auth-group no-authentication; listen 127.0.0.2:3260 }
+lun a { backend ramdisk; size 1M }
+lun b { backend ramdisk; size 1M; ctl-lun 0 }
+target iqn.2026-11.dev.dyad.test:one { auth-group no-authentication; portal-group pg0; portal-group pg1; lun 4 a; lun 5 b }
+target iqn.2026-11.dev.dyad.test:two { auth-group no-authentication; portal-group pg1 }
+";
+
+    #[test]
+    fn one_port_per_target_and_portal_group_with_the_targets_map() {
+        let (enc, dir) = enclosure("ports");
+        let config = Config::parse("t", TWO_TARGETS).unwrap();
+        let plan = Plan::build(&config, 1, &enc, None).unwrap();
+        // ctl-lun pins b to 0; a takes the lowest free id.
+        assert_eq!(plan.luns["b"].config.id, LunId(0));
+        assert_eq!(plan.luns["a"].config.id, LunId(1));
+        assert_eq!(plan.ports.len(), 3);
+        let one = plan.ports_of("iqn.2026-11.dev.dyad.test:one");
+        assert_eq!(one.len(), 2);
+        let map = plan.ports[&one[0]].config.lun_map.clone().unwrap();
+        assert_eq!(map.get(&4), Some(&LunId(1)));
+        assert_eq!(map.get(&5), Some(&LunId(0)));
+        let two = plan.ports_of("iqn.2026-11.dev.dyad.test:two");
+        assert_eq!(plan.ports[&two[0]].config.lun_map, None);
+        // ctld numbers portal groups from 1 with its predefined `default` first.
+        assert_eq!(plan.portal_groups["pg0"].tag, 2);
+        assert_eq!(plan.portal_groups["pg1"].tag, 3);
+        assert!(!plan.portal_groups.contains_key("default"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn ids_and_ports_stay_when_the_file_changes_around_them() {
+        let (enc, dir) = enclosure("stable");
+        let config = Config::parse("t", TWO_TARGETS).unwrap();
+        let before = Plan::build(&config, 1, &enc, None).unwrap();
+        // A new LUN ahead of `a` in the file and a new target first do not renumber.
+        let changed = TWO_TARGETS
+            .replace("lun a {", "lun z { backend ramdisk; size 1M }\nlun a {")
+            .replace(
+                "target iqn.2026-11.dev.dyad.test:one",
+                "target iqn.2026-11.dev.dyad.test:zero { auth-group no-authentication; portal-group pg0 }\ntarget iqn.2026-11.dev.dyad.test:one",
+            );
+        let config = Config::parse("t", &changed).unwrap();
+        let after = Plan::build(&config, 1, &enc, Some(&before)).unwrap();
+        assert_eq!(after.luns["a"].config.id, before.luns["a"].config.id);
+        assert_eq!(after.luns["z"].config.id, LunId(2));
+        for (id, port) in &before.ports {
+            assert_eq!(after.port_of(&port.target, &port.portal_group), Some(*id));
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn controller_two_numbers_its_ports_in_its_own_range() {
+        let (enc, dir) = enclosure("range");
+        let config = Config::parse("t", TWO_TARGETS).unwrap();
+        let plan = Plan::build(&config, 2, &enc, None).unwrap();
+        assert!(plan.ports.keys().all(|id| *id > PORTS_PER_CONTROLLER));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

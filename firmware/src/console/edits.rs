@@ -126,15 +126,16 @@ pub fn remove(config: &Config, plan: &Plan, id: u32) -> Result<(Config, String),
         }
     }
     for t in c.targets.iter_mut() {
-        let before = t.luns.len();
         t.luns
             .retain(|m| !matches!(&m.lun, TargetLunSource::Named(n) if *n == name));
-        if before > 0 && t.luns.is_empty() {
+    }
+    for (before, after) in config.targets.iter().zip(&c.targets) {
+        if !before.luns.is_empty() && after.luns.is_empty() {
             return Err(format!(
                 "LUN {id} is the only LUN target '{}' maps; without it the target would have no \
                  map and expose every LUN: map another LUN there first (lunmap), or turn its \
                  map off (lunmap -p PORT)",
-                t.name
+                after.name
             ));
         }
     }
@@ -289,4 +290,110 @@ pub fn lunmap(
         String::new()
     };
     Ok((c, note))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use board::sim::Enclosure;
+
+    const CONF: &str = "\
+portal-group pg0 { discovery-auth-group no-authentication; listen 127.0.0.1:3260 }
+lun a { backend ramdisk; size 1M }
+lun b { backend ramdisk; size 1M }
+target iqn.2026-11.dev.dyad.test:one { auth-group no-authentication; portal-group pg0; lun 0 a; lun 1 { backend ramdisk; size 1M } }
+";
+
+    fn setup(name: &str) -> (Config, Plan, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("dyad-edits-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let enc = Enclosure::open(&dir).unwrap();
+        let config = Config::parse("t", CONF).unwrap();
+        let plan = Plan::build(&config, 1, &enc, None).unwrap();
+        (config, plan, dir)
+    }
+
+    fn port(plan: &Plan) -> u16 {
+        *plan.ports.keys().next().unwrap()
+    }
+
+    #[test]
+    fn lunmap_maps_unmaps_and_refuses_what_ctl_conf_cannot_hold() {
+        let (config, plan, dir) = setup("lunmap");
+        let p = port(&plan);
+        let b = plan.luns["b"].config.id.0;
+        let (c, _) = lunmap(&config, &plan, p, Some(7), Some(b)).unwrap();
+        assert!(c.targets[0].luns.iter().any(|m| m.number == 7));
+        let (c2, _) = lunmap(&c, &plan, p, Some(0), None).unwrap();
+        assert!(!c2.targets[0].luns.iter().any(|m| m.number == 0));
+        for (plun, lun, says) in [
+            (Some(1024), Some(b), "0 to 1023"),
+            (Some(1), None, "inline"),
+            (Some(9), None, "maps nothing"),
+            (Some(3), Some(99), "no LUN 99"),
+            (None, None, "inline"),
+        ] {
+            let e = lunmap(&config, &plan, p, plun, lun).unwrap_err();
+            assert!(e.contains(says), "{plun:?} {lun:?}: {e}");
+        }
+        let inline = plan.luns["iqn.2026-11.dev.dyad.test:one,lun,1"].config.id.0;
+        let e = lunmap(&config, &plan, p, Some(5), Some(inline)).unwrap_err();
+        assert!(e.contains("inline"), "{e}");
+        let e = lunmap(&config, &plan, 999, Some(5), Some(b)).unwrap_err();
+        assert!(e.contains("no target port 999"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn create_remove_and_modify_name_what_is_wrong() {
+        let (config, plan, dir) = setup("create");
+        let mut req = CreateLun {
+            backend: Backend::Ramdisk,
+            blocksize: None,
+            device_id: None,
+            lun: None,
+            name: None,
+            options: Vec::new(),
+            size: Some(1 << 20),
+            serial: None,
+        };
+        let (c, name) = create(&config, &plan, &req).unwrap();
+        assert_eq!(name, "lun3");
+        assert_eq!(c.luns.last().unwrap().ctl_lun, Some(3));
+        req.lun = Some(0);
+        assert!(create(&config, &plan, &req).unwrap_err().contains("taken"));
+        req.lun = None;
+        req.name = Some("a".into());
+        assert!(create(&config, &plan, &req).unwrap_err().contains("exists"));
+        req.name = None;
+        req.backend = Backend::Block;
+        assert!(create(&config, &plan, &req).unwrap_err().contains("file"));
+        req.options = vec![("file".into(), "slot:x".into())];
+        assert!(create(&config, &plan, &req)
+            .unwrap_err()
+            .contains("not a number"));
+        req.options = vec![("bogus".into(), "1".into())];
+        req.backend = Backend::Ramdisk;
+        assert!(create(&config, &plan, &req).unwrap_err().contains("bogus"));
+
+        let a = plan.luns["a"].config.id.0;
+        let (without_a, _) = remove(&config, &plan, a).unwrap();
+        assert_eq!(without_a.targets[0].luns.len(), 1);
+        let inline = plan.luns["iqn.2026-11.dev.dyad.test:one,lun,1"].config.id.0;
+        let e = remove(&without_a, &plan, inline).unwrap_err();
+        assert!(e.contains("expose every LUN"), "{e}");
+        let b = plan.luns["b"].config.id.0;
+        let (c, _) = remove(&config, &plan, b).unwrap();
+        assert!(c.lun("b").is_none());
+        assert!(remove(&config, &plan, 42)
+            .unwrap_err()
+            .contains("no LUN 42"));
+
+        let (c, _) = modify(&config, &plan, b, Some(2 << 20), &[]).unwrap();
+        assert_eq!(c.lun("b").unwrap().size, Some(2 << 20));
+        let e = modify(&config, &plan, b, None, &[("file".into(), "/x".into())]).unwrap_err();
+        assert!(e.contains("cannot change"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
