@@ -162,31 +162,12 @@ pub struct ChapMutual {
     pub place: Place,
 }
 
-/// `initiator-portal ADDR[/PREFIX]`.
+/// `initiator-portal ADDR[/PREFIX]` (matched at login by `iscsi::access::InitiatorNetwork`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InitiatorPortal {
     pub addr: IpAddr,
     /// Bits of `addr` that must match; `None`: all of them.
     pub prefix: Option<u8>,
-}
-
-impl InitiatorPortal {
-    /// Whether an initiator connecting from `from` is on this portal.
-    pub fn matches(&self, from: IpAddr) -> bool {
-        match (self.addr, from) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => {
-                let bits = u32::from(self.prefix.unwrap_or(32).min(32));
-                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-                u32::from(a) & mask == u32::from(b) & mask
-            }
-            (IpAddr::V6(a), IpAddr::V6(b)) => {
-                let bits = u32::from(self.prefix.unwrap_or(128).min(128));
-                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-                u128::from(a) & mask == u128::from(b) & mask
-            }
-            _ => false,
-        }
-    }
 }
 
 /// What an auth-group (or a target's inline authentication) says.
