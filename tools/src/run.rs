@@ -325,11 +325,19 @@ fn reachable(mut addr: SocketAddr) -> SocketAddr {
 /// `console: dyad console a`, with `--enclosure` when it is not the default.
 fn console_hint(enclosure: &Path, controller: u8) -> String {
     let letter = controller_letter(controller);
+    // The tool as this shell can call it: `make run` leaves it in target/release.
+    let tool = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            let cwd = std::env::current_dir().ok()?;
+            exe.strip_prefix(&cwd).map(Path::to_path_buf).ok()
+        })
+        .map_or_else(|| "dyad".to_string(), |p| p.display().to_string());
     if enclosure == Path::new(DEFAULT_ENCLOSURE) {
-        format!("console: dyad console {letter}")
+        format!("console: {tool} console {letter}")
     } else {
         format!(
-            "console: dyad console {letter} --enclosure {}",
+            "console: {tool} console {letter} --enclosure {}",
             enclosure.display()
         )
     }
