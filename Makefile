@@ -12,7 +12,7 @@ FUZZ_SECONDS ?= 60
 # The cargo-fuzz projects: the iSCSI codec and login, the SCSI core, ctl.conf.
 FUZZ_DIRS := firmware/iscsi/fuzz firmware/scsi/fuzz firmware/config/fuzz firmware/console/fuzz
 
-.PHONY: run test test-conformance deps deps-bench initiator bench fuzz clean
+.PHONY: run test test-conformance deps deps-bench initiator bench fuzz clean firmware-defmt
 
 # One controller in the foreground, serving var/enclosure/ctl.conf (written the first
 # time: a 1 GiB drive in slot 0 on 127.0.0.1:3260); `make run CONF=FILE` serves FILE
@@ -77,3 +77,12 @@ fuzz:
 clean:
 	$(CARGO) clean
 	rm -rf $(addsuffix /target,$(FUZZ_DIRS))
+
+# The board build of the firmware: static, non-PIE, with defmt logging (decoded on the host
+# by defmt-print against this unstripped ELF). --target keeps RUSTFLAGS off build scripts.
+FIRMWARE_TARGET := x86_64-unknown-linux-gnu
+FIRMWARE_BOARD := target/$(FIRMWARE_TARGET)/release/dyad-firmware
+firmware-defmt:
+	DEFMT_LOG=info RUSTFLAGS="-C relocation-model=static -C target-feature=+crt-static -C link-arg=-L$(CURDIR)/firmware -C link-arg=-Tdefmt-host.x" \
+	  $(CARGO) build --release -p firmware --features defmt --target $(FIRMWARE_TARGET)
+	@echo "firmware: $(FIRMWARE_BOARD)"

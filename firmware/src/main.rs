@@ -5,6 +5,7 @@
 mod configuration;
 mod console;
 mod identity;
+mod log;
 mod options;
 mod parameter_store;
 mod storage_opener;
@@ -90,15 +91,15 @@ fn startup_config(
             let name = store.current_path().display().to_string();
             match config::Config::parse(&name, &stored.text) {
                 Ok(c) => return Ok((c, seed, true)),
-                Err(e) => eprintln!(
-                    "dyad: the stored configuration is unusable ({e}); starting from {seed_name}"
-                ),
+                Err(e) => log::warning(&format!(
+                    "the stored configuration is unusable ({e}); starting from {seed_name}"
+                )),
             }
         }
         Ok(_) => {}
-        Err(e) => {
-            eprintln!("dyad: cannot read the stored configuration ({e}); starting from {seed_name}")
-        }
+        Err(e) => log::warning(&format!(
+            "cannot read the stored configuration ({e}); starting from {seed_name}"
+        )),
     }
     Ok((from_seed()?, seed, false))
 }
@@ -132,6 +133,7 @@ async fn run(options: Options) -> Result<(), String> {
     // action (an unclean exit) in place.
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    log::start(options.log_port.clone())?;
     let enclosure = Enclosure::open(&options.enclosure).map_err(|e| format!("enclosure: {e}"))?;
     let letter = console::socket::controller_letter(options.controller);
     let store = ConfigStore::open(&enclosure.dir().join(format!("controller-{letter}")))
@@ -145,7 +147,7 @@ async fn run(options: Options) -> Result<(), String> {
         .map_err(|e| format!("parameter store in {}: {e}", enclosure.dir().display()))?;
     device.set_store(Box::new(params));
     device.set_clock(wall_clock_ms);
-    device.set_notice_sink(|text| eprintln!("dyad: {text}"));
+    device.set_notice_sink(log::notice);
     // Operations that outlive their command (a sanitize) run as tasks of this runtime.
     device.set_spawner(|operation| {
         tokio::task::spawn_local(operation);
@@ -186,29 +188,35 @@ async fn run(options: Options) -> Result<(), String> {
     let mut targets: Vec<&str> = plan.ports.values().map(|p| p.target.as_str()).collect();
     targets.dedup();
     let luns = plan.luns.len();
-    println!(
-        "dyad: controller {} ready: iSCSI portal {}, target {}, {luns} LUN{}; console {}",
+    let ready = format!(
+        "controller {} ready: iSCSI portal {}, target {}, {luns} LUN{}; console {}",
         options.controller,
         portals.join(" "),
         targets.join(" "),
         if luns == 1 { "" } else { "s" },
         console_path.display()
     );
+    // The launcher and the tests wait for this line on standard output.
+    println!("dyad: {ready}");
+    #[cfg(feature = "defmt")]
+    log::notice(&ready);
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
     println!("dyad: controller {} stopping", options.controller);
+    #[cfg(feature = "defmt")]
+    log::notice("stopping");
     live.sessions().stop_all();
     // Let sessions end and commands in flight complete before the final flush.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     for lun in device.luns() {
         if let Err(e) = lun.backend.flush().await {
-            eprintln!(
-                "dyad: LUN {}: flush at shutdown failed: {:?}",
+            log::warning(&format!(
+                "LUN {}: flush at shutdown failed: {:?}",
                 lun.id().0,
                 e.kind
-            );
+            ));
         }
     }
     let _ = std::fs::remove_file(&console_path);

@@ -52,6 +52,11 @@ pub struct Options {
     /// in memory such as /dev/shm, where a read is a memory copy; 2 threads otherwise).
     #[arg(long, default_value = "auto", value_parser = parse_io_threads)]
     pub io_threads: IoThreads,
+    /// The log port: where the defmt log goes (a serial port such as /dev/ttyS1, or a
+    /// file); standard output when not given. Only the `defmt` build has a binary log; the
+    /// plain build writes text to standard error and ignores this.
+    #[arg(long, value_name = "PATH")]
+    pub log_port: Option<PathBuf>,
     /// Seconds of initiator silence before a NOP-In ping, and again before a connection
     /// whose ping went unanswered is dropped (CTL's `ping_timeout`); 0 never pings.
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]

@@ -360,7 +360,7 @@ impl LiveConfiguration {
             };
             if let Err(e) = result {
                 // Only a bug gets here: the plan keeps port ids consistent with the core.
-                eprintln!("dyad: target port {id}: {e}");
+                crate::log::warning(&format!("target port {id}: {e}"));
             }
             applied.ports_changed.push(*id);
         }
@@ -519,7 +519,7 @@ async fn accept(socket: TcpListener, slot: Rc<RefCell<Rc<Portal>>>) {
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
-                eprintln!("dyad: accept failed: {e}");
+                crate::log::warning(&format!("accept failed: {e}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

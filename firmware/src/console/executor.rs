@@ -128,7 +128,27 @@ impl ControllerConsole {
 
 impl Executor for ControllerConsole {
     async fn execute(&mut self, command: Command) -> Result<String, String> {
-        self.run(command).await
+        // Changes are logged (an audit trail for the administrator); listings are not.
+        let changes = matches!(
+            command,
+            Command::Create(_)
+                | Command::Remove { .. }
+                | Command::Modify { .. }
+                | Command::Lunmap { .. }
+                | Command::Port { .. }
+                | Command::Islogout(_)
+                | Command::Isterminate(_)
+                | Command::ConfigRollback
+        );
+        let what = changes.then(|| format!("{command:?}"));
+        let result = self.run(command).await;
+        if let Some(what) = what {
+            match &result {
+                Ok(_) => crate::log::notice(&format!("console: {what}: done")),
+                Err(e) => crate::log::notice(&format!("console: {what}: refused: {e}")),
+            }
+        }
+        result
     }
 }
 

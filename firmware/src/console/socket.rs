@@ -40,7 +40,7 @@ pub async fn serve(listener: UnixListener, live: Rc<LiveConfiguration>, nexus: N
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
-                eprintln!("dyad: console accept failed: {e}");
+                crate::log::warning(&format!("console accept failed: {e}"));
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
