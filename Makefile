@@ -27,6 +27,7 @@ test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --release --workspace
+	$(MAKE) firmware-defmt
 	$(MAKE) initiator
 	$(CARGO) test --workspace --release --exclude dyad-tests
 	# The end-to-end tests print their per-suite conformance tables.
