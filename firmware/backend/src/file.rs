@@ -12,6 +12,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use scsi::backend::{BackendError, BackendErrorKind, BlockBackend, Extent, Geometry, IoResult};
 
@@ -57,7 +58,10 @@ const ZERO_CHUNK: usize = 1 << 20;
 
 /// The open file as the I/O threads use it.
 pub struct FileTarget {
-    file: File,
+    /// `None` while the medium is detached (its drive pulled). Each operation takes its own
+    /// reference for as long as it runs, so a detach never waits for I/O in flight, and the
+    /// old file closes when the last of that I/O ends.
+    file: RwLock<Option<Arc<File>>>,
     direct: bool,
     /// Cleared the first time the file system refuses to punch a hole: from then on
     /// deallocation writes zeros without asking again.
@@ -167,52 +171,94 @@ fn seek_next(file: &File, offset: u64, whence: libc::c_int) -> io::Result<Option
 }
 
 impl FileTarget {
+    fn new(file: File, direct: bool) -> FileTarget {
+        FileTarget {
+            file: RwLock::new(Some(Arc::new(file))),
+            direct,
+            punch_holes: AtomicBool::new(true),
+        }
+    }
+
+    /// The medium's file, or NoMedium while it is detached.
+    fn current(&self) -> Result<Arc<File>, BackendError> {
+        // The lock only guards the swap of a pointer, never I/O: a poisoned one still holds
+        // a whole value.
+        self.file
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(BackendError::new(BackendErrorKind::NoMedium))
+    }
+
+    /// Puts `file` in place of the medium's (`None`: detaches it).
+    fn replace(&self, file: Option<File>) {
+        *self.file.write().unwrap_or_else(PoisonError::into_inner) = file.map(Arc::new);
+    }
+
     fn needs_bounce(&self, buf: &[u8]) -> bool {
         self.direct && !(buf.as_ptr() as usize).is_multiple_of(DIRECT_ALIGN)
     }
 
-    fn read(&self, offset: u64, buf: &mut [u8], scratch: &mut Vec<u8>) -> io::Result<()> {
+    fn read(
+        &self,
+        file: &File,
+        offset: u64,
+        buf: &mut [u8],
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<()> {
         if self.needs_bounce(buf) {
             let bounce = aligned_region(scratch, buf.len());
-            read_full(&self.file, bounce, offset)?;
+            read_full(file, bounce, offset)?;
             buf.copy_from_slice(bounce);
             Ok(())
         } else {
-            read_full(&self.file, buf, offset)
+            read_full(file, buf, offset)
         }
     }
 
-    fn write(&self, offset: u64, buf: &[u8], scratch: &mut Vec<u8>) -> io::Result<()> {
+    fn write(&self, file: &File, offset: u64, buf: &[u8], scratch: &mut Vec<u8>) -> io::Result<()> {
         if self.needs_bounce(buf) {
             let bounce = aligned_region(scratch, buf.len());
             bounce.copy_from_slice(buf);
-            self.file.write_all_at(bounce, offset)
+            file.write_all_at(bounce, offset)
         } else {
-            self.file.write_all_at(buf, offset)
+            file.write_all_at(buf, offset)
         }
     }
 
     /// Deallocates `len` bytes at `offset`: punches a hole, or writes zeros where the file
     /// system cannot punch one (the blocks stay allocated but read as zeros all the same).
-    fn deallocate(&self, offset: u64, len: u64, scratch: &mut Vec<u8>) -> io::Result<()> {
+    fn deallocate(
+        &self,
+        file: &File,
+        offset: u64,
+        len: u64,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<()> {
         if self.punch_holes.load(Ordering::Relaxed) {
-            match punch_hole(&self.file, offset, len) {
+            match punch_hole(file, offset, len) {
                 Ok(()) => return Ok(()),
                 Err(e) if unsupported(&e) => self.punch_holes.store(false, Ordering::Relaxed),
                 Err(e) => return Err(e),
             }
         }
-        self.write_zeros(offset, len, scratch)
+        self.write_zeros(file, offset, len, scratch)
     }
 
-    fn write_zeros(&self, offset: u64, len: u64, scratch: &mut Vec<u8>) -> io::Result<()> {
+    fn write_zeros(
+        &self,
+        file: &File,
+        offset: u64,
+        len: u64,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<()> {
         let mut done = 0u64;
         while done < len {
             let n = usize::try_from(len - done).map_or(ZERO_CHUNK, |n| n.min(ZERO_CHUNK));
             // Aligned so that it also suits O_DIRECT; scratch holds other data between jobs.
             let zeros = aligned_region(scratch, n);
             zeros.fill(0);
-            self.file.write_all_at(zeros, offset + done)?;
+            file.write_all_at(zeros, offset + done)?;
             done += n as u64;
         }
         Ok(())
@@ -220,10 +266,10 @@ impl FileTarget {
 
     /// Whether the bytes at `offset` are mapped (hold data) and how far, at most `len`, that
     /// runs. A file system that cannot tell has every byte mapped.
-    fn extent(&self, offset: u64, len: u64) -> io::Result<Extent> {
+    fn extent(&self, file: &File, offset: u64, len: u64) -> io::Result<Extent> {
         let end = offset.saturating_add(len);
         let whole = |mapped| Extent { mapped, len };
-        let data = match seek_next(&self.file, offset, libc::SEEK_DATA) {
+        let data = match seek_next(file, offset, libc::SEEK_DATA) {
             Ok(data) => data,
             Err(e) if unsupported(&e) || e.raw_os_error() == Some(libc::EINVAL) => {
                 return Ok(whole(true));
@@ -240,7 +286,7 @@ impl FileTarget {
                 })
             }
             // Data here: it runs to the next hole (the end of the file at the latest).
-            Some(_) => seek_next(&self.file, offset, libc::SEEK_HOLE)?.unwrap_or(end),
+            Some(_) => seek_next(file, offset, libc::SEEK_HOLE)?.unwrap_or(end),
         };
         let run = run_end.min(end).saturating_sub(offset);
         Ok(if run == 0 {
@@ -257,26 +303,32 @@ impl FileTarget {
 impl IoTarget for FileTarget {
     fn execute(&self, op: IoOp, offset: u64, buf: &mut [u8], scratch: &mut Vec<u8>) -> IoOutcome {
         let write_error = |e: io::Error| failed(&e, BackendErrorKind::Write);
+        // Taken once per operation: a detach from now on does not reach this one, which ends
+        // on the file it started on.
+        let file = self.current()?;
+        let file = &*file;
         match op {
             IoOp::Read => self
-                .read(offset, buf, scratch)
+                .read(file, offset, buf, scratch)
                 .map_err(|e| failed(&e, BackendErrorKind::Read))?,
             IoOp::Write { fua } => {
-                self.write(offset, buf, scratch).map_err(write_error)?;
+                self.write(file, offset, buf, scratch)
+                    .map_err(write_error)?;
                 if fua {
-                    self.file.sync_data().map_err(write_error)?;
+                    file.sync_data().map_err(write_error)?;
                 }
             }
-            IoOp::Flush => self.file.sync_data().map_err(write_error)?,
+            IoOp::Flush => file.sync_data().map_err(write_error)?,
             IoOp::Unmap { len, durable } => {
-                self.deallocate(offset, len, scratch).map_err(write_error)?;
+                self.deallocate(file, offset, len, scratch)
+                    .map_err(write_error)?;
                 if durable {
-                    self.file.sync_data().map_err(write_error)?;
+                    file.sync_data().map_err(write_error)?;
                 }
             }
             IoOp::Extent { len } => {
                 return self
-                    .extent(offset, len)
+                    .extent(file, offset, len)
                     .map(IoReply::Extent)
                     .map_err(|e| failed(&e, BackendErrorKind::Read));
             }
@@ -297,7 +349,8 @@ enum Io {
 
 /// A LUN stored in a regular file or on a block device.
 pub struct FileBackend {
-    path: PathBuf,
+    /// Where the medium was last opened; an attach elsewhere changes it.
+    path: RefCell<PathBuf>,
     /// Both change when the LUN is resized.
     geometry: Cell<Geometry>,
     capacity: Cell<u64>,
@@ -400,11 +453,7 @@ impl FileBackend {
             });
         }
 
-        let target = FileTarget {
-            file,
-            direct: opts.direct,
-            punch_holes: AtomicBool::new(true),
-        };
+        let target = FileTarget::new(file, opts.direct);
         let io = if opts.io_threads == 0 {
             Io::Inline {
                 target,
@@ -422,7 +471,7 @@ impl FileBackend {
             )
         };
         Ok(FileBackend {
-            path: path.to_path_buf(),
+            path: RefCell::new(path.to_path_buf()),
             geometry: Cell::new(Geometry {
                 block_size: opts.block_size,
                 blocks,
@@ -435,9 +484,47 @@ impl FileBackend {
         })
     }
 
-    /// The path the medium was opened from.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The path the medium was opened from (last).
+    pub fn path(&self) -> PathBuf {
+        self.path.borrow().clone()
+    }
+
+    /// Lets go of the medium (its drive was pulled): the file closes once the I/O still
+    /// running on it ends, and every operation from now on fails with NoMedium.
+    pub fn detach_medium(&self) {
+        self.target().replace(None);
+    }
+
+    /// Opens the medium again, at `path` when it moved, as it was opened at first (read-only
+    /// or not, direct or not). It must still be a regular file or block device of at least
+    /// the LUN's capacity: anything else is not this LUN's medium and is refused
+    /// (NoMedium), leaving the backend as it was.
+    pub fn attach_medium(&self, path: Option<&Path>) -> IoResult {
+        let path = path.map_or_else(|| self.path(), Path::to_path_buf);
+        let no_medium = || BackendError::new(BackendErrorKind::NoMedium);
+        let mut options = OpenOptions::new();
+        options.read(true).write(!self.opened_read_only);
+        if self.target().direct {
+            options.custom_flags(libc::O_DIRECT);
+        }
+        let mut file = options
+            .open(&path)
+            .map_err(|e| failed(&e, BackendErrorKind::NoMedium))?;
+        let meta = file.metadata().map_err(|_| no_medium())?;
+        let kind = meta.file_type();
+        let size = if kind.is_block_device() {
+            file.seek(SeekFrom::End(0)).map_err(|_| no_medium())?
+        } else if kind.is_file() {
+            meta.len()
+        } else {
+            return Err(no_medium());
+        };
+        if size < self.capacity.get() {
+            return Err(no_medium());
+        }
+        self.target().replace(Some(file));
+        *self.path.borrow_mut() = path;
+        Ok(())
     }
 
     /// Size of the medium in bytes (whole blocks).
@@ -462,7 +549,8 @@ impl FileBackend {
             return Err(BackendError::new(BackendErrorKind::Unsupported));
         }
         let capacity = blocks * u64::from(block_size);
-        let mut file = &self.target().file;
+        let file = self.target().current()?;
+        let mut file = &*file;
         let meta = file
             .metadata()
             .map_err(|e| failed(&e, BackendErrorKind::Write))?;
@@ -592,7 +680,11 @@ impl BlockBackend for FileBackend {
     }
 
     fn allocated_bytes(&self) -> u64 {
-        match self.target().file.metadata() {
+        let Ok(file) = self.target().current() else {
+            // No medium, nothing in use that can be counted.
+            return 0;
+        };
+        match file.metadata() {
             // A device has no notion of allocation: all of it is in use.
             Ok(meta) if meta.file_type().is_block_device() => self.capacity.get(),
             // st_blocks counts 512-byte units whatever the file system's block size.
@@ -607,6 +699,14 @@ impl BlockBackend for FileBackend {
 
     fn set_read_only(&self, read_only: bool) -> IoResult {
         FileBackend::set_read_only(self, read_only)
+    }
+
+    fn detach_medium(&self) {
+        FileBackend::detach_medium(self);
+    }
+
+    fn attach_medium(&self, path: Option<&str>) -> IoResult {
+        FileBackend::attach_medium(self, path.map(Path::new))
     }
 }
 
@@ -641,19 +741,15 @@ mod tests {
             .open(&path)
             .unwrap();
         file.set_len(len).unwrap();
-        let target = FileTarget {
-            file,
-            direct: false,
-            punch_holes: AtomicBool::new(true),
-        };
-        (target, path)
+        (FileTarget::new(file, false), path)
     }
 
     #[test]
     fn deallocation_writes_zeros_where_holes_cannot_be_punched() {
         let (t, path) = target("zeros", 4 << 20);
         let mut scratch = Vec::new();
-        t.file.write_all_at(&vec![9; 3 << 20], 0).unwrap();
+        let file = t.current().unwrap();
+        file.write_all_at(&vec![9; 3 << 20], 0).unwrap();
         // As after a file system refused FALLOC_FL_PUNCH_HOLE once.
         t.punch_holes.store(false, Ordering::Relaxed);
         let r = t.execute(
@@ -667,7 +763,7 @@ mod tests {
         );
         assert_eq!(r, Ok(IoReply::Done));
         let mut back = vec![0xAA; 3 << 20];
-        read_full(&t.file, &mut back, 0).unwrap();
+        read_full(&file, &mut back, 0).unwrap();
         assert!(back[..4096].iter().all(|&b| b == 9));
         assert!(back[4096..(2 << 20) + 8192].iter().all(|&b| b == 0));
         assert!(back[(2 << 20) + 8192..].iter().all(|&b| b == 9));

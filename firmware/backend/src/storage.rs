@@ -250,4 +250,18 @@ impl BlockBackend for Storage {
             Storage::File(file) => file.set_read_only(read_only),
         }
     }
+
+    fn detach_medium(&self) {
+        match self {
+            Storage::Ram(disk) => disk.detach_medium(),
+            Storage::File(file) => file.detach_medium(),
+        }
+    }
+
+    fn attach_medium(&self, path: Option<&str>) -> IoResult {
+        match self {
+            Storage::Ram(disk) => disk.attach_medium(path),
+            Storage::File(file) => BlockBackend::attach_medium(file, path),
+        }
+    }
 }

@@ -546,3 +546,103 @@ fn write_protection_can_be_switched_on_and_off() {
         r.unwrap();
     });
 }
+
+/// Hot-plug: the drive behind a LUN pulled (the file moved away) and put back, in its own
+/// place or another.
+fn pull_and_insert_elsewhere(io_threads: usize) {
+    let dir = ScratchDir::new("hot-plug");
+    let slot3 = dir.join("slot-03.img");
+    let slot5 = dir.join("slot-05.img");
+    let lun = FileBackend::open(
+        &slot3,
+        FileOptions {
+            io_threads,
+            ..opts(512, Some(1 << 20))
+        },
+    )
+    .unwrap();
+    let data = pattern(4096, 9);
+    block_on(async {
+        lun.write(8192, data.clone(), true).await.1.unwrap();
+        // The drive leaves: its file moves out of the slot, as `dyad enclosure pull` does.
+        std::fs::rename(&slot3, dir.join("pulled.img")).unwrap();
+        lun.detach_medium();
+        let no_medium = Some(BackendErrorKind::NoMedium);
+        assert_eq!(
+            lun.read(0, vec![0; 512]).await.1.err().map(|e| e.kind),
+            no_medium
+        );
+        assert_eq!(
+            lun.write(0, vec![0; 512], false)
+                .await
+                .1
+                .err()
+                .map(|e| e.kind),
+            no_medium
+        );
+        assert_eq!(lun.flush().await.err().map(|e| e.kind), no_medium);
+        assert_eq!(lun.unmap(0, 512).await.err().map(|e| e.kind), no_medium);
+        assert_eq!(lun.extent(0, 512).await.err().map(|e| e.kind), no_medium);
+        assert_eq!(lun.allocated_bytes(), 0);
+        // Back in another slot.
+        std::fs::rename(dir.join("pulled.img"), &slot5).unwrap();
+        BlockBackend::attach_medium(&lun, slot5.to_str()).unwrap();
+        assert_eq!(lun.path(), slot5);
+        let (back, r) = lun.read(8192, vec![0; 4096]).await;
+        r.unwrap();
+        assert_eq!(back, data, "the data came along");
+        lun.write(0, pattern(512, 1), true).await.1.unwrap();
+        lun.flush().await.unwrap();
+    });
+    assert_eq!(std::fs::read(&slot5).unwrap()[..512], pattern(512, 1));
+    assert_eq!(lun.geometry().blocks, 2048);
+}
+
+#[test]
+fn a_pulled_medium_fails_cleanly_and_comes_back_through_io_threads() {
+    pull_and_insert_elsewhere(2);
+}
+
+#[test]
+fn a_pulled_medium_fails_cleanly_and_comes_back_inline() {
+    pull_and_insert_elsewhere(0);
+}
+
+#[test]
+fn attach_refuses_what_cannot_be_the_lun_medium() {
+    let dir = ScratchDir::new("attach-refused");
+    let path = dir.join("lun");
+    let lun = FileBackend::open(&path, opts(512, Some(1 << 20))).unwrap();
+    lun.detach_medium();
+    let small = dir.join("small");
+    std::fs::write(&small, vec![0u8; 4096]).unwrap();
+    for bad in [dir.join("missing"), small, dir.path().to_path_buf()] {
+        let r = lun.attach_medium(Some(&bad));
+        assert_eq!(
+            r.err().map(|e| e.kind),
+            Some(BackendErrorKind::NoMedium),
+            "{}",
+            bad.display()
+        );
+        assert_eq!(lun.path(), path, "a refused attach changes nothing");
+    }
+    block_on(async {
+        assert!(lun.read(0, vec![0; 512]).await.1.is_err());
+        // Where it was: still there.
+        lun.attach_medium(None).unwrap();
+        lun.read(0, vec![0; 512]).await.1.unwrap();
+    });
+}
+
+#[test]
+fn memory_has_no_medium_to_pull() {
+    let disk = backend::storage::open(&backend::StorageSpec::Ramdisk { size: 1 << 20 }, 512, false)
+        .unwrap();
+    disk.detach_medium();
+    block_on(async { disk.read(0, vec![0; 512]).await.1.unwrap() });
+    disk.attach_medium(None).unwrap();
+    assert_eq!(
+        disk.attach_medium(Some("/elsewhere")).err().map(|e| e.kind),
+        Some(BackendErrorKind::Unsupported)
+    );
+}

@@ -74,6 +74,14 @@ pub enum Command {
     ConfigSave { file: Option<String> },
     /// `config rollback`
     ConfigRollback,
+    /// `slot list [-v]`: the backplane's slots; `-v` adds each drive's details.
+    SlotList { verbose: bool },
+    /// `slot locate N on|off` and `slot fault N on|off`: a slot's indicator.
+    SlotIndicator {
+        slot: u32,
+        indicator: SlotLed,
+        on: bool,
+    },
     /// `help [VERB]`; the verb is one [`crate::help::find`] knows.
     Help { verb: Option<String> },
     /// `quit` or `exit`
@@ -99,6 +107,15 @@ pub struct CreateLun {
     pub size: Option<u64>,
     /// `-S`
     pub serial: Option<String>,
+}
+
+/// A slot's indicator LEDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotLed {
+    /// `locate`: shows a person at the enclosure which slot is meant.
+    Locate,
+    /// `fault`: the drive in the slot must be replaced.
+    Fault,
 }
 
 /// Which iSCSI sessions `islogout` and `isterminate` act on.
@@ -137,6 +154,7 @@ pub fn parse(line: &str) -> Result<Option<Command>, UsageError> {
         "readcap" => lun_argument("readcap", args).map(|lun| Command::Readcap { lun }),
         "reportluns" => reportluns(args),
         "config" => config(args),
+        "slot" => slot(args),
         "help" => help_verb(args),
         "quit" => no_arguments("quit", args, Command::Quit),
         "exit" => no_arguments("exit", args, Command::Quit),
@@ -380,6 +398,56 @@ fn config(args: &[String]) -> Result<Command, UsageError> {
         },
         "save" => Command::ConfigSave { file },
         _ => Command::ConfigRollback,
+    })
+}
+
+/// `slot SUBCOMMAND ...`: errors name the subcommand once it is known.
+fn slot(args: &[String]) -> Result<Command, UsageError> {
+    let Some((sub, rest)) = args.split_first() else {
+        return Err(UsageError::new(
+            "slot",
+            "needs a subcommand: list, locate or fault",
+        ));
+    };
+    match sub.as_str() {
+        "list" => {
+            let o = Options::scan("slot list", &[('v', Arity::Switch)], rest)?;
+            o.at_most(0)?;
+            Ok(Command::SlotList {
+                verbose: o.has('v'),
+            })
+        }
+        "locate" => slot_indicator("slot locate", SlotLed::Locate, rest),
+        "fault" => slot_indicator("slot fault", SlotLed::Fault, rest),
+        other => Err(UsageError::new(
+            "slot",
+            format!("unknown subcommand '{other}' (list, locate or fault)"),
+        )),
+    }
+}
+
+/// `slot locate|fault N on|off`.
+fn slot_indicator(
+    verb: &'static str,
+    indicator: SlotLed,
+    args: &[String],
+) -> Result<Command, UsageError> {
+    let o = Options::scan(verb, &[], args)?;
+    let (slot, state) = match o.positionals() {
+        [slot, state] => (slot, state),
+        [] | [_] => return Err(o.error("needs a slot and on or off")),
+        [_, _, extra, ..] => return Err(o.error(format!("unexpected argument '{extra}'"))),
+    };
+    let slot = read(&o, "slot", slot, values::number_u32)?;
+    let on = match state.as_str() {
+        "on" => true,
+        "off" => false,
+        other => return Err(o.error(format!("'{other}' is not on or off"))),
+    };
+    Ok(Command::SlotIndicator {
+        slot,
+        indicator,
+        on,
     })
 }
 

@@ -57,7 +57,9 @@ impl Options {
                     .find(|(f, _)| *f == flag)
                     .map(|(_, arity)| *arity)
                     .ok_or_else(|| {
-                        options.error(format!("unknown flag -{flag} (try 'help {verb}')"))
+                        // Help is per verb: `slot list` is in `help slot`.
+                        let help = verb.split(' ').next().unwrap_or(verb);
+                        options.error(format!("unknown flag -{flag} (try 'help {help}')"))
                     })?;
                 if arity == Arity::Switch {
                     options.given.push((flag, None));

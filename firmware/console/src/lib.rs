@@ -18,7 +18,7 @@ pub mod usage_error;
 mod values;
 pub mod words;
 
-pub use command::{parse, Command, CreateLun, SessionSelector};
+pub use command::{parse, Command, CreateLun, SessionSelector, SlotLed};
 pub use line_editor::{EditorEvent, LineEditor, MAX_LINE};
 pub use shell::{run, Executor, ShellError};
 pub use usage_error::UsageError;

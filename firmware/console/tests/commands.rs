@@ -748,3 +748,69 @@ fn usage_errors_name_their_verb() {
     let e = parse("foo").unwrap_err();
     assert_eq!(e.verb, None);
 }
+
+#[test]
+fn slot() {
+    use console::SlotLed;
+    accepts(&[
+        ("slot list", Command::SlotList { verbose: false }),
+        ("slot list -v", Command::SlotList { verbose: true }),
+        (
+            "slot locate 3 on",
+            Command::SlotIndicator {
+                slot: 3,
+                indicator: SlotLed::Locate,
+                on: true,
+            },
+        ),
+        (
+            "slot locate 10 off",
+            Command::SlotIndicator {
+                slot: 10,
+                indicator: SlotLed::Locate,
+                on: false,
+            },
+        ),
+        (
+            "slot fault 23 on",
+            Command::SlotIndicator {
+                slot: 23,
+                indicator: SlotLed::Fault,
+                on: true,
+            },
+        ),
+        (
+            "help slot",
+            Command::Help {
+                verb: Some("slot".into()),
+            },
+        ),
+    ]);
+}
+
+#[test]
+fn refuses_bad_slot_commands() {
+    refuses(&[
+        ("slot", "slot: needs a subcommand: list, locate or fault"),
+        (
+            "slot blink 3",
+            "slot: unknown subcommand 'blink' (list, locate or fault)",
+        ),
+        ("slot list all", "slot list: unexpected argument 'all'"),
+        (
+            "slot list -x",
+            "slot list: unknown flag -x (try 'help slot')",
+        ),
+        ("slot locate", "slot locate: needs a slot and on or off"),
+        ("slot locate 3", "slot locate: needs a slot and on or off"),
+        ("slot fault 3 blink", "slot fault: 'blink' is not on or off"),
+        (
+            "slot fault 3 on now",
+            "slot fault: unexpected argument 'now'",
+        ),
+        (
+            "slot locate three on",
+            "slot locate: slot 'three' is not a number",
+        ),
+    ]);
+}

@@ -113,6 +113,27 @@ pub trait BlockBackend: 'static {
     fn set_read_only(&self, _read_only: bool) -> IoResult {
         Ok(())
     }
+
+    /// The board took the medium away (a drive pulled from its slot): let go of it. I/O
+    /// from now on, including what is queued and not yet started, fails with
+    /// [`BackendErrorKind::NoMedium`] until [`BlockBackend::attach_medium`]; I/O already
+    /// running on the drive ends as the drive lets it. A backend whose medium cannot leave
+    /// (memory) has nothing to do.
+    ///
+    /// Synchronous, like [`BlockBackend::resize`]: it runs inside
+    /// [`crate::TargetDevice::apply`] and only swaps what later I/O finds.
+    fn detach_medium(&self) {}
+
+    /// The medium is back: opens it again, at `path` when it is elsewhere now (the drive was
+    /// inserted into another slot), else where it was. The capacity stays the LUN's: a
+    /// medium smaller than that is refused. A medium that never leaves (memory) is back as
+    /// soon as asked, and cannot be anywhere else.
+    fn attach_medium(&self, path: Option<&str>) -> IoResult {
+        match path {
+            None => Ok(()),
+            Some(_) => Err(BackendError::new(BackendErrorKind::Unsupported)),
+        }
+    }
 }
 
 /// A run of blocks with one provisioning status.

@@ -418,6 +418,19 @@ impl<B: BlockBackend> TargetDevice<B> {
                 let l = self.lun(lun).ok_or(MutationError::NoSuchLun(lun))?;
                 *l.spc2.borrow_mut() = Spc2Reservation::held_by(holder);
             }
+            Mutation::MediumRemoved { lun } => {
+                let l = self.lun(lun).ok_or(MutationError::NoSuchLun(lun))?;
+                l.medium.borrow_mut().set_present(false);
+                l.backend.detach_medium();
+            }
+            Mutation::MediumInserted { lun, path } => {
+                let l = self.lun(lun).ok_or(MutationError::NoSuchLun(lun))?;
+                let capacity_changed = l.medium_inserted(path.as_deref())?;
+                l.raise_all(UnitAttention::MediumChanged, None);
+                if capacity_changed {
+                    l.raise_all(UnitAttention::CapacityDataChanged, None);
+                }
+            }
         }
         Ok(())
     }

@@ -404,6 +404,46 @@ impl<B: BlockBackend> Lun<B> {
     }
 }
 
+impl<B: BlockBackend> Lun<B> {
+    /// Whether the LUN's drive is in the enclosure (not pulled).
+    pub fn medium_present(&self) -> bool {
+        self.medium.borrow().is_present()
+    }
+
+    /// The drive came back, at `path` when it moved: the backend reopens it, the configured
+    /// path follows, and the medium is present again. Returns whether the number of blocks
+    /// changed. Nothing changes on error.
+    pub(crate) fn medium_inserted(&self, path: Option<&str>) -> Result<bool, MutationError> {
+        let id = self.id.0;
+        let moved = match (path, &self.config.borrow().storage) {
+            (None, _) => None,
+            (Some(new), StorageSpec::File { path: old, .. }) => {
+                (new != old.as_str()).then(|| String::from(new))
+            }
+            (Some(_), StorageSpec::Ramdisk { .. }) => {
+                return Err(MutationError::Backend(format!(
+                    "LUN {id}: a ramdisk has no medium to find elsewhere"
+                )))
+            }
+        };
+        self.backend.attach_medium(path).map_err(|e| {
+            MutationError::Backend(format!(
+                "LUN {id}: its medium cannot be opened again ({:?})",
+                e.kind
+            ))
+        })?;
+        if let Some(new) = moved {
+            if let StorageSpec::File { path, .. } = &mut self.config.borrow_mut().storage {
+                *path = new;
+            }
+        }
+        self.medium.borrow_mut().set_present(true);
+        let before = self.geometry.get();
+        self.geometry.set(self.backend.geometry());
+        Ok(self.geometry.get().blocks != before.blocks)
+    }
+}
+
 /// The first field `modify` may not change that differs between `old` and `new`.
 fn immutable_difference(old: &LunConfig, new: &LunConfig) -> Option<&'static str> {
     // Destructured in full so that a field added to `LunConfig` has to be classified here.

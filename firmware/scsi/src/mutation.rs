@@ -5,6 +5,7 @@ use crate::lun::{LunConfig, LunId, ModeParameters};
 use crate::nexus::{InitiatorPort, NexusId, PortConfig};
 use crate::reservations::{ITNexus, NexusSet, PersistentReservations};
 use crate::ua::UnitAttention;
+use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +68,24 @@ pub enum Mutation {
     Spc2ReservationChanged {
         lun: LunId,
         holder: Option<ITNexus>,
+    },
+    /// The board reports `lun`'s drive gone (pulled from its slot). Every command that needs
+    /// the medium gets NOT READY, MEDIUM NOT PRESENT (02h/3Ah/00h) from then on, as CTL's
+    /// `ctl_lun_no_media` makes it; the backend lets go of the drive, so commands already
+    /// admitted fail with the same sense when they reach it. No unit attention: the NOT
+    /// READY is what each initiator is told, on its next command. Applying it to a LUN whose
+    /// medium is already gone changes nothing.
+    MediumRemoved {
+        lun: LunId,
+    },
+    /// `lun`'s drive is back, at `path` when it now sits elsewhere (inserted into another
+    /// slot): the backend opens it again and the LUN's configured path follows. Every nexus
+    /// is told NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED (28h/00h), as CTL raises
+    /// `CTL_UA_MEDIUM_CHANGE` when a LUN has media again: what was read before may not be
+    /// what the medium holds now. Nothing changes if the backend cannot open it.
+    MediumInserted {
+        lun: LunId,
+        path: Option<String>,
     },
 }
 

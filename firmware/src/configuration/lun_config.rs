@@ -1,10 +1,17 @@
 //! A ctl.conf LUN as the SCSI core's `LunConfig`: storage, geometry, identity and options,
 //! with the enclosure-derived identity for whatever the file leaves out.
+//!
+//! A LUN on `path slot:N` is bound to a drive, not to a slot: the firmware writes the LUN's
+//! name on the drive it first uses (the drive's `lun` label, which the sim board keeps in
+//! the drive's sidecar, as a real array keeps its configuration on its member disks). The
+//! label travels with the drive, so wherever the drive sits now (another slot after a move,
+//! or out of the enclosure) the LUN follows it; both controllers read the same label.
 
 use crate::identity;
-use board::sim::Enclosure;
+use board::sim::{Enclosure, Snapshot};
 use config::{Backend, Lun, LunPath};
 use scsi::{LunConfig, LunId, StorageSpec};
+use std::path::PathBuf;
 
 /// A backplane drive's size when neither the file nor the drive says one.
 pub const DEFAULT_SLOT_SIZE: u64 = 1 << 30;
@@ -35,13 +42,47 @@ pub fn pblockoffset_for(block_size: u32, pblocksize: u32, lalba: u16) -> u32 {
     ((per_physical - u32::from(lalba) % per_physical) % per_physical) * block_size
 }
 
-/// The core's configuration of `lun`, numbered `id` in an enclosure with identity
-/// `enclosure_id`; `existing_slot_size` tells how big a slot's drive already is.
+/// Where the drive of a LUN on `path slot:N` is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrivePlace {
+    /// In this slot: the drive that holds the LUN's data, or, for a LUN not bound yet, the
+    /// drive in its configured slot (made if there is none).
+    Slot(u32),
+    /// Out of the enclosure, its data at this path: the LUN opens it there and reports no
+    /// medium until the drive is back (the backplane watch sees to that).
+    Pulled { data: PathBuf, size: u64 },
+}
+
+/// The drive of LUN `name`, configured on slot `configured`, as `snapshot` shows the
+/// backplane (`None`: it could not be read; the configured slot then). A drive labelled
+/// with the LUN's name wins wherever it sits, the configured slot first if two are.
+pub fn drive_place(name: &str, configured: u32, snapshot: Option<&Snapshot>) -> DrivePlace {
+    let Some(snapshot) = snapshot else {
+        return DrivePlace::Slot(configured);
+    };
+    let holding = snapshot.slots_holding(name);
+    if holding.contains(&configured) {
+        return DrivePlace::Slot(configured);
+    }
+    if let Some(slot) = holding.first() {
+        return DrivePlace::Slot(*slot);
+    }
+    match snapshot.pulled_holding(name) {
+        Some(p) => DrivePlace::Pulled {
+            data: p.data.clone(),
+            size: p.record.identity.capacity,
+        },
+        None => DrivePlace::Slot(configured),
+    }
+}
+
+/// The core's configuration of `lun`, numbered `id` in `enclosure`, whose backplane
+/// `snapshot` shows (`None` when it could not be read).
 pub fn lun_config(
     lun: &Lun,
     id: LunId,
     enclosure: &Enclosure,
-    existing_slot_size: impl Fn(u32) -> Option<u64>,
+    snapshot: Option<&Snapshot>,
 ) -> (LunConfig, Medium) {
     let block_size = lun.block_size();
     let (storage, medium) = match (lun.effective_backend(), &lun.path) {
@@ -59,17 +100,29 @@ pub fn lun_config(
             Medium::File,
         ),
         (Backend::Block, Some(LunPath::Slot(n))) => {
-            let size = lun
-                .size
-                .or_else(|| existing_slot_size(*n))
-                .unwrap_or(DEFAULT_SLOT_SIZE);
-            (
-                StorageSpec::File {
-                    path: enclosure.slot_path(*n).to_string_lossy().into_owned(),
-                    size: Some(size),
-                },
-                Medium::Slot { slot: *n, size },
-            )
+            match drive_place(&lun.name, *n, snapshot) {
+                DrivePlace::Slot(slot) => {
+                    let existing = snapshot
+                        .and_then(|s| s.slots.get(&slot))
+                        .map(|d| d.identity.capacity);
+                    let size = lun.size.or(existing).unwrap_or(DEFAULT_SLOT_SIZE);
+                    (
+                        StorageSpec::File {
+                            path: enclosure.slot_path(slot).to_string_lossy().into_owned(),
+                            size: Some(size),
+                        },
+                        Medium::Slot { slot, size },
+                    )
+                }
+                // Opened where it waits, never made anew in its slot: the data is on it.
+                DrivePlace::Pulled { data, size } => (
+                    StorageSpec::File {
+                        path: data.to_string_lossy().into_owned(),
+                        size: Some(lun.size.unwrap_or(size)),
+                    },
+                    Medium::File,
+                ),
+            }
         }
     };
     let o = &lun.options;
@@ -107,6 +160,37 @@ pub fn lun_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use board::sim::PulledDrive;
+
+    #[test]
+    fn a_slot_lun_follows_the_drive_that_holds_its_data() {
+        let dir = std::env::temp_dir().join(format!("dyad-place-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = Enclosure::open(&dir).unwrap();
+        let snap = |e: &Enclosure| e.snapshot().unwrap();
+        // Nothing bound yet: the configured slot, drive or not.
+        assert_eq!(drive_place("db", 3, Some(&snap(&e))), DrivePlace::Slot(3));
+        assert_eq!(drive_place("db", 3, None), DrivePlace::Slot(3));
+        e.ensure_drive(3, 1 << 20).unwrap();
+        e.set_lun_label(3, Some("db")).unwrap();
+        assert_eq!(drive_place("db", 3, Some(&snap(&e))), DrivePlace::Slot(3));
+        // Moved: the LUN goes along; another LUN on slot 3 does not get it.
+        e.move_drive(3, 8).unwrap();
+        assert_eq!(drive_place("db", 3, Some(&snap(&e))), DrivePlace::Slot(8));
+        assert_eq!(drive_place("logs", 8, Some(&snap(&e))), DrivePlace::Slot(8));
+        // Out of the enclosure: its data where it waits.
+        e.pull(8).unwrap();
+        match drive_place("db", 3, Some(&snap(&e))) {
+            DrivePlace::Pulled { data, size } => {
+                assert!(data.starts_with(e.pulled_dir()));
+                assert_eq!(size, 1 << 20);
+            }
+            other => panic!("{other:?}"),
+        }
+        e.insert(3, PulledDrive::FromSlot(8)).unwrap();
+        assert_eq!(drive_place("db", 3, Some(&snap(&e))), DrivePlace::Slot(3));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn pblockoffset_is_ctls_reading() {

@@ -276,10 +276,15 @@ fn plan_luns(
         }
         claim(&mut ids, &mut taken, &lun.name, LunId(next), "takes")?;
     }
-    let existing = |n: u32| {
-        std::fs::metadata(enclosure.slot_path(n))
-            .ok()
-            .map(|m| m.len())
+    // Read once, and only when a LUN sits on the backplane: where each drive is, and whose
+    // data it holds. Unreadable, the LUNs go to their configured slots.
+    let on_slots = config
+        .all_luns()
+        .any(|l| matches!(l.path, Some(config::LunPath::Slot(_))));
+    let snapshot = if on_slots {
+        enclosure.snapshot().ok()
+    } else {
+        None
     };
     let mut out = BTreeMap::new();
     for lun in config.all_luns() {
@@ -287,7 +292,7 @@ fn plan_luns(
             .get(&lun.name)
             .copied()
             .ok_or_else(|| format!("LUN '{}' got no id", lun.name))?;
-        let (config, medium) = lun_config(lun, id, enclosure, existing);
+        let (config, medium) = lun_config(lun, id, enclosure, snapshot.as_ref());
         out.insert(lun.name.clone(), LunPlan { config, medium });
     }
     Ok(out)

@@ -3,6 +3,7 @@
 
 use super::{edits, listing};
 use crate::configuration::live::{Applied, LiveConfiguration};
+use board::sim::Enclosure;
 use config::Config;
 use console::command::Command;
 use console::shell::Executor;
@@ -14,11 +15,29 @@ pub struct ControllerConsole {
     live: Rc<LiveConfiguration>,
     /// The console's own I_T nexus on the internal port, for `tur`, `inquiry`, ...
     nexus: NexusId,
+    /// The backplane the `slot` verbs show; `None` on a board without one.
+    enclosure: Option<Enclosure>,
 }
 
 impl ControllerConsole {
     pub fn new(live: Rc<LiveConfiguration>, nexus: NexusId) -> Self {
-        ControllerConsole { live, nexus }
+        ControllerConsole {
+            live,
+            nexus,
+            enclosure: None,
+        }
+    }
+
+    /// The console with the sim board's backplane, for the `slot` verbs.
+    pub fn with_enclosure(mut self, enclosure: Enclosure) -> Self {
+        self.enclosure = Some(enclosure);
+        self
+    }
+
+    fn enclosure(&self) -> Result<&Enclosure, String> {
+        self.enclosure
+            .as_ref()
+            .ok_or_else(|| "this controller has no backplane to show".to_string())
     }
 
     async fn change(&self, config: Config) -> Result<Applied, String> {
@@ -120,6 +139,12 @@ impl ControllerConsole {
                     summary(&applied)
                 ))
             }
+            Command::SlotList { verbose } => super::slots::list(live, self.enclosure()?, verbose),
+            Command::SlotIndicator {
+                slot,
+                indicator,
+                on,
+            } => super::slots::set_indicator(self.enclosure()?, slot, indicator, on),
             // The shell answers these itself.
             Command::Help { .. } | Command::Quit => Ok(String::new()),
         }

@@ -36,6 +36,7 @@ pub fn devlist(
     backend: Option<config::Backend>,
 ) -> String {
     let mut out = String::from("LUN Backend       Size (Blocks)   BS Serial Number    Device ID\n");
+    let config = live.config();
     for (name, l) in luns_by_id(live) {
         if backend.is_some_and(|b| b.keyword() != backend_name(&l)) {
             continue;
@@ -54,7 +55,21 @@ pub fn devlist(
         );
         if verbose {
             let _ = writeln!(out, "      name={name}");
-            let _ = writeln!(out, "      path={}", path_text(&l));
+            // A LUN on a slot shows the ctl.conf path: its drive may sit elsewhere now
+            // (`slot list` tells where).
+            let configured =
+                config
+                    .all_luns()
+                    .find(|c| c.name == name)
+                    .and_then(|c| match &c.path {
+                        Some(p @ LunPath::Slot(_)) => Some(p.text()),
+                        _ => None,
+                    });
+            let _ = writeln!(
+                out,
+                "      path={}",
+                configured.unwrap_or_else(|| path_text(&l))
+            );
             let _ = writeln!(out, "      vendor={}", l.config.vendor);
             let _ = writeln!(out, "      product={}", l.config.product);
             let _ = writeln!(out, "      revision={}", l.config.revision);

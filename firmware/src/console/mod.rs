@@ -5,4 +5,5 @@ pub mod edits;
 pub mod executor;
 pub mod listing;
 pub mod scsi_verbs;
+pub mod slots;
 pub mod socket;

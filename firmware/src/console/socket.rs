@@ -4,6 +4,7 @@
 
 use super::executor::ControllerConsole;
 use crate::configuration::live::LiveConfiguration;
+use board::sim::Enclosure;
 use embedded_io_adapters::tokio_1::FromTokio;
 use scsi::nexus::NexusId;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,17 @@ pub fn bind(path: &Path) -> Result<UnixListener, String> {
 /// Serves console sessions until the runtime stops.
 pub async fn serve(listener: UnixListener, live: Rc<LiveConfiguration>, nexus: NexusId) {
     let letter = controller_letter(live.controller()).to_ascii_uppercase();
+    // The socket lives in the enclosure folder (see `socket_path`): the sim board's
+    // backplane, which the `slot` verbs show, is that folder.
+    let enclosure = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| {
+            a.as_pathname()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+        })
+        .and_then(|dir| Enclosure::open(&dir).ok());
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -46,11 +58,15 @@ pub async fn serve(listener: UnixListener, live: Rc<LiveConfiguration>, nexus: N
             }
         };
         let live = live.clone();
+        let enclosure = enclosure.clone();
         tokio::task::spawn_local(async move {
             let (rd, wr) = stream.into_split();
             let mut input = FromTokio::new(rd);
             let mut output = FromTokio::new(wr);
             let mut executor = ControllerConsole::new(live.clone(), nexus);
+            if let Some(enclosure) = enclosure {
+                executor = executor.with_enclosure(enclosure);
+            }
             let prompt = format!("dyad-{}> ", letter.to_ascii_lowercase());
             let banner = format!(
                 "dyad controller {letter} console; 'help' lists the commands, 'quit' leaves"

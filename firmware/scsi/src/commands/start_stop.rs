@@ -65,12 +65,18 @@ const FORCE_STANDBY_0: u8 = 0xB;
 const ALLOW: u8 = 0x0;
 const PREVENT: u8 = 0x1;
 
-/// The medium of a LUN: whether it is loaded, and which nexuses prevent its removal.
+/// The medium of a LUN: whether it is loaded, whether its drive is there at all, and which
+/// nexuses prevent its removal.
 ///
-/// Only a removable LUN is ever ejected or prevented.
+/// Only a removable LUN is ever ejected or prevented; any LUN on a backplane drive can find
+/// its drive pulled.
 #[derive(Debug, Default)]
 pub(crate) struct MediumState {
     ejected: bool,
+    /// The drive is out of the enclosure ([`crate::mutation::Mutation::MediumRemoved`]).
+    /// Apart from `ejected`: an initiator's LOAD cannot bring back a pulled drive, and
+    /// putting the drive back does not load an ejected medium.
+    absent: bool,
     /// PREVENT MEDIUM REMOVAL is per I_T nexus (SBC-4 §5.13): removal stays prevented while
     /// any nexus holds it.
     preventing: BTreeSet<NexusId>,
@@ -80,8 +86,22 @@ impl MediumState {
     /// The sense a command gets when the medium state does not admit it (MEDIUM NOT PRESENT
     /// after an eject); `None` when it may run.
     pub(crate) fn media_check(&self, command: &E) -> Option<Sense> {
-        (self.ejected && !command.flags.contains(F::OK_ON_NO_MEDIA))
+        (self.has_no_medium() && !command.flags.contains(F::OK_ON_NO_MEDIA))
             .then_some(asc::MEDIUM_NOT_PRESENT)
+    }
+
+    /// Ejected, or its drive pulled.
+    fn has_no_medium(&self) -> bool {
+        self.ejected || self.absent
+    }
+
+    /// Whether the LUN's drive is in the enclosure.
+    pub(crate) fn is_present(&self) -> bool {
+        !self.absent
+    }
+
+    pub(crate) fn set_present(&mut self, present: bool) {
+        self.absent = !present;
     }
 
     /// The nexus is gone (logout, I_T nexus loss): its PREVENT MEDIUM REMOVAL ends.
@@ -173,7 +193,7 @@ async fn start_stop_unit<B: BlockBackend>(ctx: &Ctx<'_, B>, lun: &Lun<B>) -> Com
     // Stopping writes the cache out first unless NO_FLUSH says not to. Without LOEJ the unit
     // stays ready: a stopped ramdisk or file has no spin-up to wait for, and libiscsi's
     // StartStopUnit.NoLoej expects TEST UNIT READY to keep passing.
-    let flush = !start && how & NO_FLUSH == 0 && !lun.medium.borrow().ejected;
+    let flush = !start && how & NO_FLUSH == 0 && !lun.medium.borrow().has_no_medium();
     if flush && lun.backend.flush().await.is_err() {
         return ctx.fail(&asc::WRITE_ERROR);
     }
@@ -356,5 +376,171 @@ mod tests {
         good(f.run(0, &EJECT));
         let lun = f.device.lun(LunId(0)).unwrap();
         assert!(!lun.medium.borrow().removal_prevented());
+    }
+
+    // Hot-plug: the LUN's drive pulled from the backplane and put back
+    // (Mutation::MediumRemoved / MediumInserted).
+
+    use crate::device::{CommandRequest, Completion, Submission};
+    use crate::lun::StorageSpec;
+    use crate::mutation::{Mutation, MutationError};
+    use crate::task_set::TaskAttribute;
+
+    const READ10: [u8; 10] = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    const WRITE10: [u8; 10] = [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    const NOT_PRESENT: (u8, u8, u8) = (0x02, 0x3A, 0x00);
+    const MEDIUM_CHANGED: (u8, u8, u8) = (0x06, 0x28, 0x00);
+
+    fn pull(f: &Fixture) {
+        f.device
+            .apply(Mutation::MediumRemoved { lun: LunId(0) })
+            .expect("pulled");
+    }
+
+    fn insert(f: &Fixture, path: Option<&str>) -> Result<(), MutationError> {
+        f.device.apply(Mutation::MediumInserted {
+            lun: LunId(0),
+            path: path.map(alloc::string::String::from),
+        })
+    }
+
+    /// LUN 0 on a drive file in slot 3.
+    fn on_a_drive() -> Fixture {
+        let mut c = lun_config(0, 2048);
+        c.storage = StorageSpec::File {
+            path: "/enclosure/slot-03.img".into(),
+            size: Some(2048 * 512),
+        };
+        Fixture::with(port_config(None), [c])
+    }
+
+    #[test]
+    fn a_pulled_drive_is_not_ready_for_medium_commands_only() {
+        let f = Fixture::new();
+        pull(&f);
+        assert!(!f.device.lun(LunId(0)).unwrap().medium_present());
+        assert_sense(&f.run(0, &TUR), NOT_PRESENT);
+        assert_sense(&f.run(0, &READ10), NOT_PRESENT);
+        assert_sense(
+            &f.run_with_data(f.nexus, 0, &WRITE10, &[0; 512]),
+            NOT_PRESENT,
+        );
+        assert_sense(&f.run(0, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0]), NOT_PRESENT);
+        // No unit attention: every command keeps saying it, nothing is used up.
+        assert_sense(&f.run(0, &TUR), NOT_PRESENT);
+        // What is about the logical unit rather than its medium still answers.
+        good(f.run(0, &[0x12, 0, 0, 0, 36, 0]));
+        good(f.run(0, &[0xA0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0]));
+        let sense = good(f.run(0, &[0x03, 0, 0, 0, 18, 0]));
+        assert_eq!(sense_code(&sense), NOT_PRESENT);
+        // A second report of the same pull changes nothing.
+        pull(&f);
+        assert_sense(&f.run(0, &TUR), NOT_PRESENT);
+    }
+
+    #[test]
+    fn a_command_admitted_before_the_pull_fails_cleanly_when_it_runs() {
+        let f = Fixture::new();
+        let task = match f.device.submit(&CommandRequest {
+            nexus: f.nexus,
+            lun: crate::lun_address::encode(0),
+            cdb: &READ10,
+            tag: 99,
+            attr: TaskAttribute::Simple,
+            data_out_len: 0,
+        }) {
+            Submission::Queued(t) => t,
+            Submission::Complete(r) => panic!("not queued: {:?}", r.sense),
+        };
+        pull(&f);
+        match block_on(f.device.execute(task, alloc::vec::Vec::new())) {
+            Completion::Done(r) => assert_sense(&r, NOT_PRESENT),
+            Completion::Aborted(kind) => panic!("aborted: {kind:?}"),
+        }
+        assert_eq!(f.device.tasks_in_set(LunId(0)), 0);
+    }
+
+    #[test]
+    fn the_drive_back_tells_every_nexus_the_medium_may_have_changed() {
+        let f = Fixture::new();
+        let other = f.login();
+        pull(&f);
+        insert(&f, None).unwrap();
+        assert!(f.device.lun(LunId(0)).unwrap().medium_present());
+        for n in [f.nexus, other] {
+            assert_sense(&f.run_on(n, 0, &READ10), MEDIUM_CHANGED);
+            good(f.run_on(n, 0, &READ10));
+        }
+    }
+
+    #[test]
+    fn a_drive_back_in_another_slot_takes_the_lun_path_along() {
+        let f = on_a_drive();
+        pull(&f);
+        insert(&f, Some("/enclosure/slot-05.img")).unwrap();
+        let lun = f.device.lun(LunId(0)).unwrap();
+        let path = match &lun.config().storage {
+            StorageSpec::File { path, .. } => path.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(path, "/enclosure/slot-05.img");
+        assert_sense(&f.run(0, &TUR), MEDIUM_CHANGED);
+        good(f.run(0, &READ10));
+        // A configuration that names the new place is no change of path.
+        let mut config = lun.config().clone();
+        drop(lun);
+        config.vendor = "MOVED".into();
+        f.device
+            .apply(Mutation::LunModified {
+                id: LunId(0),
+                config,
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_medium_that_cannot_be_opened_again_changes_nothing() {
+        let f = on_a_drive();
+        pull(&f);
+        let r = insert(&f, Some(super::super::test_support::UNOPENABLE));
+        assert!(matches!(r, Err(MutationError::Backend(_))), "{r:?}");
+        assert_sense(&f.run(0, &TUR), NOT_PRESENT);
+        let lun = f.device.lun(LunId(0)).unwrap();
+        assert!(matches!(
+            &lun.config().storage,
+            StorageSpec::File { path, .. } if path == "/enclosure/slot-03.img"
+        ));
+        // A ramdisk has no place to be found at.
+        let ram = Fixture::new();
+        pull(&ram);
+        assert!(matches!(
+            insert(&ram, Some("/x")),
+            Err(MutationError::Backend(_))
+        ));
+        for m in [
+            Mutation::MediumRemoved { lun: LunId(7) },
+            Mutation::MediumInserted {
+                lun: LunId(7),
+                path: None,
+            },
+        ] {
+            assert_eq!(f.device.apply(m), Err(MutationError::NoSuchLun(LunId(7))));
+        }
+    }
+
+    #[test]
+    fn an_ejected_medium_stays_ejected_when_its_drive_comes_back() {
+        let f = removable();
+        good(f.run(0, &EJECT));
+        pull(&f);
+        insert(&f, None).unwrap();
+        assert_sense(&f.run(0, &TUR), MEDIUM_CHANGED);
+        assert_sense(&f.run(0, &TUR), NOT_PRESENT);
+        good(f.run(0, &LOAD));
+        good(f.run(0, &TUR));
+        // And a LOAD cannot bring back a pulled drive.
+        pull(&f);
+        good(f.run(0, &LOAD));
+        assert_sense(&f.run(0, &TUR), NOT_PRESENT);
     }
 }

@@ -23,7 +23,12 @@ use core::task::{Context, Poll, Waker};
 pub(crate) struct TestBackend {
     geometry: Cell<Geometry>,
     read_only: Cell<bool>,
+    /// Cleared by `detach_medium`: reads and writes then fail as on a pulled drive.
+    present: Cell<bool>,
 }
+
+/// The medium path [`TestBackend::attach_medium`] cannot open.
+pub(crate) const UNOPENABLE: &str = "/no/such/drive";
 
 /// The largest size the test backend resizes to; beyond it a resize fails, so that the tests
 /// can see a refused resize change nothing.
@@ -57,12 +62,30 @@ impl BlockBackend for TestBackend {
         Ok(())
     }
 
+    fn detach_medium(&self) {
+        self.present.set(false);
+    }
+
+    fn attach_medium(&self, path: Option<&str>) -> IoResult {
+        if path == Some(UNOPENABLE) {
+            return Err(BackendError::new(BackendErrorKind::NoMedium));
+        }
+        self.present.set(true);
+        Ok(())
+    }
+
     async fn read(&self, _offset: u64, mut buf: Vec<u8>) -> (Vec<u8>, IoResult) {
+        if !self.present.get() {
+            return (buf, Err(BackendError::new(BackendErrorKind::NoMedium)));
+        }
         buf.fill(0);
         (buf, Ok(()))
     }
 
     async fn write(&self, _offset: u64, buf: Vec<u8>, _fua: bool) -> (Vec<u8>, IoResult) {
+        if !self.present.get() {
+            return (buf, Err(BackendError::new(BackendErrorKind::NoMedium)));
+        }
         if self.read_only.get() {
             return (buf, Err(BackendError::new(BackendErrorKind::Write)));
         }
@@ -80,7 +103,13 @@ impl BackendOpener<TestBackend> for TestOpener {
     fn open(&self, config: &LunConfig) -> Result<TestBackend, String> {
         let size = match config.storage {
             StorageSpec::Ramdisk { size } => size,
-            StorageSpec::File { .. } => return Err("test backend has no files".to_string()),
+            // Stands in for a drive file of that size (the hot-plug tests move it).
+            StorageSpec::File {
+                size: Some(size), ..
+            } => size,
+            StorageSpec::File { size: None, .. } => {
+                return Err("test backend files need a size".to_string())
+            }
         };
         let blocks = size / u64::from(config.block_size);
         Ok(TestBackend {
@@ -89,6 +118,7 @@ impl BackendOpener<TestBackend> for TestOpener {
                 blocks,
             }),
             read_only: Cell::new(config.read_only),
+            present: Cell::new(true),
         })
     }
 }
