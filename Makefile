@@ -87,3 +87,66 @@ firmware-defmt:
 	DEFMT_LOG=info RUSTFLAGS="-C relocation-model=static -C target-feature=+crt-static -C link-arg=-L$(CURDIR)/firmware -C link-arg=-Tdefmt-host.x" \
 	  $(CARGO) build --release -p firmware --features defmt --target $(FIRMWARE_TARGET)
 	@echo "firmware: $(FIRMWARE_BOARD)"
+
+# One signed firmware image of the QEMU board: the kernel and initramfs the QEMU launcher
+# left under target/qemu/, bundled and signed with the development key. KERNEL=FILE and
+# INITRAMFS=FILE choose others; a part not built yet is replaced by a placeholder made for the
+# purpose (it does not boot), and make says so. The key is made on first use under
+# var/enclosure/keys/ (ignored by git: never commit it). Prints `image: PATH` and
+# `public key: PATH`.
+IMAGE_BOARD ?= dyad-qemu
+IMAGE_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+IMAGE_SECURITY_COUNTER ?= 1
+IMAGE_OUT ?= target/image/$(IMAGE_BOARD).img
+IMAGE_KEYS := var/enclosure/keys
+KERNEL ?= $(firstword $(wildcard target/qemu/kernel/*/vmlinux))
+INITRAMFS ?= $(wildcard target/qemu/image/initramfs.cpio.gz)
+.PHONY: image
+image:
+	$(CARGO) build --release -p tools
+	@set -e; mkdir -p target/image; \
+	kernel="$(KERNEL)"; initramfs="$(INITRAMFS)"; elf=; \
+	if [ -z "$$kernel" ]; then \
+	  kernel=target/image/placeholder-kernel; \
+	  echo "dyad placeholder kernel: not bootable" > $$kernel; \
+	  echo "note: no QEMU kernel under target/qemu/kernel/ (KERNEL=FILE gives one): using the placeholder $$kernel"; \
+	fi; \
+	if [ -z "$$initramfs" ]; then \
+	  initramfs=target/image/placeholder-initramfs; \
+	  echo "dyad placeholder initramfs: not bootable" > $$initramfs; \
+	  echo "note: no initramfs at target/qemu/image/initramfs.cpio.gz (INITRAMFS=FILE gives one): using the placeholder $$initramfs"; \
+	elif [ -f $(FIRMWARE_BOARD) ]; then \
+	  elf="--elf $(FIRMWARE_BOARD)"; \
+	fi; \
+	if [ ! -f $(IMAGE_KEYS)/dyad-image.pem ]; then \
+	  target/release/dyad image keygen --out $(IMAGE_KEYS) >/dev/null; \
+	  echo "note: made the development key $(IMAGE_KEYS)/dyad-image.pem (never commit it)"; \
+	fi; \
+	commit=$$(git rev-parse HEAD 2>/dev/null || true); \
+	if [ -n "$$commit" ]; then \
+	  git diff --quiet HEAD 2>/dev/null || commit="$$commit-dirty"; \
+	  commit="--git-commit $$commit"; \
+	fi; \
+	target/release/dyad image build --kernel "$$kernel" --initramfs "$$initramfs" \
+	  --version $(IMAGE_VERSION) --security-counter $(IMAGE_SECURITY_COUNTER) \
+	  --board $(IMAGE_BOARD) --key $(IMAGE_KEYS)/dyad-image.pem $$elf $$commit --out $(IMAGE_OUT); \
+	echo "public key: $(IMAGE_KEYS)/dyad-image.pub.pem"
+
+# The QEMU enclosure (issue 6): boards A and B as two QEMU machines booting the board
+# firmware (make firmware-defmt) on Debian's kernel, fetched once into target/qemu/.
+# Consoles: `target/release/dyad console qemu-a|qemu-b`; iSCSI: 127.0.0.1:13260 (A) and
+# 13261 (B). TCG unless ACCEL=kvm. Ctrl-C stops both machines cleanly.
+.PHONY: qemu qemu-images qemu-test
+qemu: qemu-images
+	target/release/dyad qemu$(if $(ACCEL), --accel $(ACCEL))
+
+# What the boards boot: the kernel (PVH vmlinux) under target/qemu/kernel/ and the
+# initramfs target/qemu/image/initramfs.cpio.gz (the firmware as /init, modules, ctl.conf).
+qemu-images: firmware-defmt
+	$(CARGO) build --release -p tools
+	target/release/dyad qemu --prepare-only
+
+# The QEMU acceptance test on its own (`make test` runs it with the other tests).
+qemu-test: deps qemu-images
+	$(MAKE) initiator
+	$(CARGO) test --release -p dyad-tests --test qemu -- --nocapture

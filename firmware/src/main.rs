@@ -2,12 +2,15 @@
 //! (ctl.conf or the command line) in force, serves iSCSI and the console on one tokio
 //! current-thread runtime until SIGINT or SIGTERM.
 
+mod backplane_watch;
 mod configuration;
 mod console;
 mod identity;
 mod log;
 mod options;
 mod parameter_store;
+mod qemu_board;
+mod sim_watchdog;
 mod storage_opener;
 
 use backend::storage::Storage;
@@ -28,7 +31,21 @@ use storage_opener::StorageOpener;
 use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
-    let options = Options::parse();
+    let mut options = Options::parse();
+    // The qemu board (PID 1 of a QEMU machine, or --board qemu): bring the machine up
+    // first, and power it off once the controller has stopped.
+    let qemu = qemu_board::wanted(&options);
+    if qemu {
+        qemu_board::start(&mut options);
+    }
+    let code = controller(options);
+    if qemu {
+        qemu_board::power_off();
+    }
+    code
+}
+
+fn controller(options: Options) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -176,12 +193,17 @@ async fn run(options: Options) -> Result<(), String> {
         // version for `config rollback`.
         live.save()?;
     }
+    // The first backplane poll happens here, before any initiator is served.
+    backplane_watch::start(&live, &options.enclosure)?;
+    // Held to the end: dropping it disarms the watchdog and removes the pid file.
+    let _board = sim_watchdog::start(&options.enclosure, options.controller)?;
     let console_listener = console::socket::bind(&console_path)?;
     tokio::task::spawn_local(console::socket::serve(
         console_listener,
         live.clone(),
         console_nexus,
     ));
+    qemu_board::serve_console(&live, console_nexus);
     tokio::task::spawn_local(watch_provisioning(device.clone()));
     let plan = live.plan();
     let portals: Vec<String> = live.listening().iter().map(|a| a.to_string()).collect();

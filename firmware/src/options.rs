@@ -57,6 +57,10 @@ pub struct Options {
     /// plain build writes text to standard error and ignores this.
     #[arg(long, value_name = "PATH")]
     pub log_port: Option<PathBuf>,
+    /// The board: `sim` (a process on a host) or `qemu` (PID 1 of a QEMU machine). Without
+    /// it: qemu when the kernel started the firmware as /init (PID 1), sim otherwise.
+    #[arg(long, value_parser = ["sim", "qemu"])]
+    pub board: Option<String>,
     /// Seconds of initiator silence before a NOP-In ping, and again before a connection
     /// whose ping went unanswered is dropped (CTL's `ping_timeout`); 0 never pings.
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]

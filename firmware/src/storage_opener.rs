@@ -23,6 +23,11 @@ impl StorageOpener {
     }
 }
 
+fn is_block_device(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device())
+}
+
 impl BackendOpener<Storage> for StorageOpener {
     fn open(&self, config: &LunConfig) -> Result<Storage, String> {
         let named =
@@ -40,7 +45,10 @@ impl BackendOpener<Storage> for StorageOpener {
                     block_size: config.block_size,
                     size: *size,
                     read_only: config.read_only,
-                    direct: false,
+                    // A drive (block device) is shared with the other controller: bypass
+                    // the page cache, or one controller reads what it cached before the
+                    // other wrote.
+                    direct: is_block_device(path),
                     io_threads: self.threads_for(path),
                 },
             )

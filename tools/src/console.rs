@@ -1,8 +1,9 @@
 //! `dyad console a|b`: a running controller's serial console, reached through its Unix
-//! socket in the enclosure directory. With `-c 'VERB ARGS'` it runs one command and exits
-//! with its outcome; without, it attaches the terminal like a serial line (raw mode,
-//! Ctrl-] detaches, as in telnet), or, when standard input is not a terminal, passes the
-//! bytes through (`echo devlist | dyad console a`).
+//! socket in the enclosure directory (`qemu-a|qemu-b`: a QEMU board's first serial port,
+//! the socket QEMU serves in the `dyad qemu` enclosure). With `-c 'VERB ARGS'` it runs one
+//! command and exits with its outcome; without, it attaches the terminal like a serial line
+//! (raw mode, Ctrl-] detaches, as in telnet), or, when standard input is not a terminal,
+//! passes the bytes through (`echo devlist | dyad console a`).
 
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -31,9 +32,10 @@ const UNREACHABLE: u8 = 2;
 
 #[derive(clap::Args)]
 pub struct ConsoleArgs {
-    /// Which controller: a or b (1 or 2 also do).
-    #[arg(value_name = "a|b", value_parser = parse_controller)]
-    controller: u8,
+    /// Which controller: a or b (1 or 2 also do) of `dyad run`, or qemu-a or qemu-b of
+    /// `dyad qemu`.
+    #[arg(value_name = "a|b|qemu-a|qemu-b", value_parser = parse_target)]
+    target: Target,
     /// The enclosure directory the controller runs in (its console is
     /// DIR/console-a.sock or DIR/console-b.sock).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_ENCLOSURE)]
@@ -54,16 +56,56 @@ fn parse_controller(text: &str) -> Result<u8, String> {
     }
 }
 
+/// A console: a sim controller's, or a QEMU board's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Target {
+    controller: u8,
+    qemu: bool,
+}
+
+impl Target {
+    fn socket(&self, enclosure: &Path) -> PathBuf {
+        if self.qemu {
+            crate::qemu::console_socket(
+                &crate::qemu::enclosure_for_console(enclosure, DEFAULT_ENCLOSURE),
+                controller_letter(self.controller),
+            )
+        } else {
+            console_socket(enclosure, self.controller)
+        }
+    }
+}
+
+fn parse_target(text: &str) -> Result<Target, String> {
+    let lower = text.to_ascii_lowercase();
+    match lower.strip_prefix("qemu-") {
+        Some(board) => Ok(Target {
+            controller: parse_controller(board)?,
+            qemu: true,
+        }),
+        None => Ok(Target {
+            controller: parse_controller(text)?,
+            qemu: false,
+        }),
+    }
+}
+
 fn name(controller: u8) -> char {
     controller_letter(controller).to_ascii_uppercase()
 }
 
 pub fn console(args: &ConsoleArgs) -> ExitCode {
-    let socket = console_socket(&args.enclosure, args.controller);
+    let socket = args.target.socket(&args.enclosure);
     let stream = match UnixStream::connect(&socket) {
         Ok(stream) => stream,
         Err(e) => return unreachable(args, &socket, &e.to_string()),
     };
+    if args.target.qemu {
+        // A serial line says nothing until spoken to: Enter brings a fresh prompt.
+        if let Err(e) = io::Write::write_all(&mut &stream, b"\r") {
+            return unreachable(args, &socket, &e.to_string());
+        }
+    }
     match &args.command {
         Some(command) => one_command(args, &socket, stream, command),
         None => attach(args, stream),
@@ -72,6 +114,15 @@ pub fn console(args: &ConsoleArgs) -> ExitCode {
 
 /// Exit status 2, saying which socket and what to do about it.
 fn unreachable(args: &ConsoleArgs, socket: &Path, why: &str) -> ExitCode {
+    if args.target.qemu {
+        eprintln!(
+            "dyad: cannot reach qemu-{}'s console at {}: {why}\n\
+             dyad: the machines may not be running; start them with `make qemu` (or `dyad qemu`)",
+            controller_letter(args.target.controller),
+            socket.display()
+        );
+        return ExitCode::from(UNREACHABLE);
+    }
     let enclosure = if args.enclosure == Path::new(DEFAULT_ENCLOSURE) {
         String::new()
     } else {
@@ -81,12 +132,12 @@ fn unreachable(args: &ConsoleArgs, socket: &Path, why: &str) -> ExitCode {
         "dyad: cannot reach controller {}'s console at {}: {why}\n\
          dyad: the controller may not be running; start it with `make run` \
          (or `dyad run{enclosure}{}`)",
-        name(args.controller),
+        name(args.target.controller),
         socket.display(),
-        if args.controller == 1 {
+        if args.target.controller == 1 {
             String::new()
         } else {
-            format!(" --controller {}", args.controller)
+            format!(" --controller {}", args.target.controller)
         },
     );
     ExitCode::from(UNREACHABLE)
@@ -131,7 +182,7 @@ fn attach(args: &ConsoleArgs, stream: UnixStream) -> ExitCode {
     let result = if terminal {
         eprintln!(
             "connected to controller {}'s console; Ctrl-] detaches",
-            name(args.controller)
+            name(args.target.controller)
         );
         let raw = match RawMode::enter(input) {
             Ok(raw) => raw,
@@ -141,18 +192,24 @@ fn attach(args: &ConsoleArgs, stream: UnixStream) -> ExitCode {
             }
         };
         stop_signals::install();
-        let result = pump(&stream, input, true, &mut io::stdout().lock());
+        let result = pump(&stream, input, true, true, &mut io::stdout().lock());
         // Restored before anything more is printed, on every way out of `pump`.
         drop(raw);
         result
     } else {
-        pump(&stream, input, false, &mut io::stdout().lock())
+        pump(
+            &stream,
+            input,
+            false,
+            !args.target.qemu,
+            &mut io::stdout().lock(),
+        )
     };
     match result {
         Ok(End::Detached) => {
             eprintln!(
                 "\ndyad: detached from controller {}'s console",
-                name(args.controller)
+                name(args.target.controller)
             );
             ExitCode::SUCCESS
         }
@@ -160,7 +217,7 @@ fn attach(args: &ConsoleArgs, stream: UnixStream) -> ExitCode {
             if terminal {
                 eprintln!(
                     "\ndyad: controller {}'s console closed the connection",
-                    name(args.controller)
+                    name(args.target.controller)
                 );
             }
             ExitCode::SUCCESS
@@ -178,12 +235,14 @@ fn attach(args: &ConsoleArgs, stream: UnixStream) -> ExitCode {
 }
 
 /// Copies bytes both ways until one of the `End`s. With `terminal`, a Ctrl-] typed
-/// detaches; otherwise input is passed as it is and its end half-closes the connection,
-/// after which we wait for the console's answers to drain.
+/// detaches; otherwise input is passed as it is and its end half-closes the connection
+/// (unless not `half_close`: QEMU takes a half-close for a hang-up), after which we wait
+/// for the console's answers to drain.
 fn pump(
     stream: &UnixStream,
     input: BorrowedFd<'_>,
     terminal: bool,
+    half_close: bool,
     stdout: &mut impl Write,
 ) -> io::Result<End> {
     let mut buf = [0u8; 4096];
@@ -255,7 +314,9 @@ fn pump(
                 input_open = false;
                 last_output = Instant::now();
                 // Tell the console that no more comes; it answers what it has.
-                let _ = stream.shutdown(std::net::Shutdown::Write);
+                if half_close {
+                    let _ = stream.shutdown(std::net::Shutdown::Write);
+                }
                 continue;
             }
             let mut typed = &buf[..n];
@@ -363,6 +424,32 @@ mod tests {
     use std::thread;
 
     #[test]
+    fn qemu_boards_by_name() {
+        assert_eq!(
+            parse_target("qemu-a"),
+            Ok(Target {
+                controller: 1,
+                qemu: true
+            })
+        );
+        assert_eq!(
+            parse_target("QEMU-B").map(|t| (t.controller, t.qemu)),
+            Ok((2, true))
+        );
+        assert_eq!(
+            parse_target("b").map(|t| (t.controller, t.qemu)),
+            Ok((2, false))
+        );
+        assert!(parse_target("qemu-c").is_err());
+        let t = parse_target("qemu-b").unwrap();
+        assert_eq!(
+            t.socket(Path::new(DEFAULT_ENCLOSURE)),
+            Path::new("var/qemu/qemu-b.console")
+        );
+        assert_eq!(t.socket(Path::new("/e")), Path::new("/e/qemu-b.console"));
+    }
+
+    #[test]
     fn controllers_by_letter_or_number() {
         assert_eq!(parse_controller("a"), Ok(1));
         assert_eq!(parse_controller("B"), Ok(2));
@@ -392,7 +479,7 @@ mod tests {
         feed.write_all(b"devlist\r\x1d").unwrap();
         drop(feed);
         let mut shown = Vec::new();
-        let end = pump(&stream, input.as_fd(), false, &mut shown).unwrap();
+        let end = pump(&stream, input.as_fd(), false, true, &mut shown).unwrap();
         assert!(matches!(end, End::Closed));
         assert_eq!(shown, b"banner\r\ndyad-a> devlist\r\nLUN 0\r\ndyad-a> ");
         // Not a terminal: Ctrl-] is just a byte.
@@ -417,7 +504,7 @@ mod tests {
         });
         let mut shown = Vec::new();
         let started = Instant::now();
-        let end = pump(&stream, input.as_fd(), false, &mut shown).unwrap();
+        let end = pump(&stream, input.as_fd(), false, true, &mut shown).unwrap();
         assert!(matches!(end, End::InputDone));
         assert!(started.elapsed() < DRAIN_AT_PROMPT * 3);
         assert!(shown.ends_with(b"LUN 0\r\ndyad-a> "));
@@ -429,7 +516,7 @@ mod tests {
         let (stream, mut console) = UnixStream::pair().unwrap();
         let (input, mut feed) = UnixStream::pair().unwrap();
         feed.write_all(b"lun list\r\x1dquit\r").unwrap();
-        let end = pump(&stream, input.as_fd(), true, &mut Vec::new()).unwrap();
+        let end = pump(&stream, input.as_fd(), true, true, &mut Vec::new()).unwrap();
         assert!(matches!(end, End::Detached));
         drop(stream);
         let mut sent = Vec::new();

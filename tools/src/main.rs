@@ -4,8 +4,11 @@
 
 mod bench;
 mod console;
+mod enclosure;
+mod image;
 mod locate;
 mod loopback;
+mod qemu;
 mod run;
 mod signals;
 mod workload;
@@ -42,6 +45,20 @@ enum Command {
     Console(console::ConsoleArgs),
     /// Benchmark the firmware against tgtd on the same LUN shape, interleaved.
     Bench(bench::BenchArgs),
+    /// Handle the sim enclosure's drives: list the slots, pull a drive, insert it again
+    /// (into its own slot or another), move it.
+    ///
+    /// A running controller notices within 200 ms: a pulled drive's LUNs report NOT READY,
+    /// MEDIUM NOT PRESENT until it is back, and follow it into whatever slot it goes.
+    Enclosure(enclosure::EnclosureArgs),
+    /// Boot the enclosure as two QEMU machines (boards A and B) from the board firmware;
+    /// Ctrl-C stops both cleanly.
+    ///
+    /// Consoles: `dyad console qemu-a|qemu-b`; iSCSI: board A at 127.0.0.1:13260, B at
+    /// 13261. TCG unless --accel kvm (or ACCEL=kvm).
+    Qemu(qemu::QemuArgs),
+    /// Build, sign, verify, inspect and flash firmware images; play the boot ROM.
+    Image(image::ImageArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +67,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Console(args) => Ok(console::console(&args)),
         Command::Bench(args) => bench::bench(&args),
+        Command::Enclosure(args) => enclosure::enclosure(&args),
+        Command::Qemu(args) => qemu::qemu(&args),
+        Command::Image(args) => Ok(image::image(args)),
     };
     match result {
         Ok(code) => code,

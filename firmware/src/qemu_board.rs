@@ -1,0 +1,162 @@
+//! The firmware on the qemu board: PID 1 of a QEMU machine (see `board::qemu`).
+//!
+//! Before the controller starts, [`start`] brings the machine up (file systems, modules,
+//! NICs, drives) and points the options at it: the enclosure folder is a tmpfs in which each
+//! backplane slot is a link to its drive's block device, the configuration is the one the
+//! image carries, the log goes to the log port. While it runs, [`serve_console`] serves the
+//! console on the first serial port. When it stops (Ctrl-Alt-Del from the launcher arrives as
+//! SIGINT), [`power_off`] flushes and powers the machine off, which ends the QEMU process.
+//! A failed bring-up and a panic power off too: PID 1 must never just exit.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use board::qemu::init::{self, note};
+use board::qemu::machine::{self, Machine};
+use board::qemu::serial::SerialPort;
+use embedded_io_adapters::tokio_1::FromTokio;
+use scsi::nexus::NexusId;
+
+use crate::configuration::live::LiveConfiguration;
+use crate::console::executor::ControllerConsole;
+use crate::console::socket::controller_letter;
+use crate::options::Options;
+
+/// The machine, once brought up.
+static MACHINE: OnceLock<Machine> = OnceLock::new();
+
+/// Whether the firmware runs on the qemu board: `--board qemu`, or, without `--board`, when
+/// the kernel started it as the machine's init (PID 1, called `/init`; a container's PID 1
+/// has another name).
+pub fn wanted(options: &Options) -> bool {
+    match options.board.as_deref() {
+        Some(board) => board == "qemu",
+        None => {
+            machine::is_init()
+                && std::env::args_os().next().as_deref() == Some(std::ffi::OsStr::new("/init"))
+        }
+    }
+}
+
+/// Brings the machine up and sets `options` for it. Powers the machine off, saying why,
+/// if that fails.
+pub fn start(options: &mut Options) {
+    let machine = match machine::bring_up() {
+        Ok(machine) => machine,
+        Err(e) => {
+            note(&format!("bring-up failed: {e}"));
+            init::power_off();
+        }
+    };
+    if let Err(e) = prepare(&machine, options) {
+        note(&format!("bring-up failed: {e}"));
+        init::power_off();
+    }
+    note(&format!(
+        "starting controller {} from {}",
+        machine.params.letter().to_ascii_uppercase(),
+        options
+            .config
+            .as_deref()
+            .map_or("the command line".into(), |c| c.display().to_string())
+    ));
+    let _ = MACHINE.set(machine);
+}
+
+/// Points the controller at the machine: its id, the enclosure folder with the slot links
+/// and the enclosure's identity, the image's configuration, the log port.
+fn prepare(machine: &Machine, options: &mut Options) -> Result<(), String> {
+    options.controller = machine.params.controller;
+    let dir = PathBuf::from(board::qemu::ENCLOSURE_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Both boards derive LUN designators from the enclosure's identity: the launcher gives
+    // them the same one (the sim board keeps it in this file).
+    if let Some(id) = machine.params.enclosure_id {
+        let path = dir.join("enclosure.id");
+        std::fs::write(&path, format!("{id:016x}\n"))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let enclosure = board::sim::Enclosure::open(&dir).map_err(|e| format!("enclosure: {e}"))?;
+    for drive in &machine.drives {
+        let link = enclosure.slot_path(drive.slot);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&drive.path, &link)
+            .map_err(|e| format!("{} -> {}: {e}", link.display(), drive.path.display()))?;
+        // The drive's identity as both boards see it: derived from what the drive reports
+        // (its serial) and the enclosure, never random, so the two controllers agree.
+        let record = board::sim::DriveRecord::fresh(
+            match drive.kind {
+                board::qemu::drives::DriveKind::Nvme => hal::backplane::Transport::Nvme,
+                board::qemu::drives::DriveKind::Virtio => hal::backplane::Transport::Sas,
+            },
+            identity_bytes(enclosure.id(), &drive.serial),
+        );
+        let sidecar = enclosure.sidecar_path(drive.slot);
+        std::fs::write(&sidecar, record.to_text())
+            .map_err(|e| format!("{}: {e}", sidecar.display()))?;
+    }
+    options.enclosure = dir;
+    let config = Path::new(board::qemu::CONFIG_PATH);
+    if options.config.is_none() && config.exists() {
+        options.config = Some(config.to_path_buf());
+    }
+    if options.log_port.is_none() {
+        options.log_port = machine.log_port();
+    }
+    Ok(())
+}
+
+/// 16 bytes that name a drive: CRC-32C of the enclosure id and the drive's serial, four
+/// times with a different salt.
+fn identity_bytes(enclosure: u64, serial: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (salt, chunk) in out.chunks_exact_mut(4).enumerate() {
+        let text = format!("{salt}:{enclosure:016x}:{serial}");
+        chunk.copy_from_slice(&crc32c::crc32c(text.as_bytes()).to_be_bytes());
+    }
+    out
+}
+
+/// Serves the console on the first serial port, one session after another (like a getty:
+/// `quit` ends a session and the next one starts with the banner). Does nothing off the
+/// qemu board.
+pub fn serve_console(live: &Rc<LiveConfiguration>, nexus: NexusId) {
+    if MACHINE.get().is_none() {
+        return;
+    }
+    let live = live.clone();
+    tokio::task::spawn_local(async move {
+        let path = Path::new(board::qemu::CONSOLE_PORT);
+        let port = match SerialPort::open(path) {
+            Ok(port) => port,
+            Err(e) => {
+                note(&format!("console port {}: {e}", path.display()));
+                return;
+            }
+        };
+        let letter = controller_letter(live.controller());
+        let prompt = format!("dyad-{letter}> ");
+        let banner = format!(
+            "dyad controller {} console; 'help' lists the commands, 'quit' leaves",
+            letter.to_ascii_uppercase()
+        );
+        loop {
+            let mut input = FromTokio::new(port.try_clone());
+            let mut output = FromTokio::new(port.try_clone());
+            let mut executor = ControllerConsole::new(live.clone(), nexus);
+            if let Err(e) =
+                ::console::shell::run(&mut input, &mut output, &mut executor, &prompt, &banner)
+                    .await
+            {
+                note(&format!("console port: {e}"));
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    });
+}
+
+/// Flushes everything and powers the machine off; never returns.
+pub fn power_off() -> ! {
+    init::power_off()
+}

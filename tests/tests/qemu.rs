@@ -1,0 +1,406 @@
+//! The QEMU acceptance test (issue 6): both controller boards as QEMU machines (`dyad qemu`:
+//! Debian's kernel, the static board firmware as PID 1), driven from the host as a person
+//! would: through their serial consoles, with libiscsi over the forwarded iSCSI ports, and
+//! with the launcher's clean stop (Ctrl-Alt-Del, the firmware powers off).
+//!
+//! It checks that both boards come up to their console prompt, see the same backplane drives
+//! with the same identities, that data written through one board is read back fresh through
+//! the other (the drives are opened O_DIRECT: neither board may serve what it cached before
+//! the other wrote), that the interlink cable carries frames both ways, that the defmt log
+//! port decodes, and that both machines power off cleanly. It prints the time from QEMU's
+//! start to the first iSCSI login and the image's sizes.
+//!
+//! Needs qemu-system-x86_64 (`make deps`), the board firmware (`make firmware-defmt`), the
+//! release `dyad` tool and `make initiator`; the kernel is fetched and cached by `dyad qemu`.
+//! Host ports 13260/13261 (iSCSI) and UDP 13270/13271 (interlink) must be free.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use dyad_tests::initiator::{iscsi_inq, pattern_verify, pattern_write};
+use dyad_tests::{child, paths, ConsoleClient, TempDir};
+
+const TARGET: &str = "iqn.2026-11.dev.dyad:qemu";
+/// Each machine's boot, generously: two TCG machines on a shared 2-core host.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The launcher's own guard: it stops both machines after this long whatever happens.
+const LAUNCHER_LIMIT_SECONDS: u64 = 170;
+/// How long the clean stop may take.
+const STOP_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn board_firmware() -> PathBuf {
+    std::env::var_os("DYAD_QEMU_FIRMWARE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            paths::target_dir()
+                .join("x86_64-unknown-linux-gnu")
+                .join("release")
+                .join("dyad-firmware")
+        })
+}
+
+fn dyad_tool() -> PathBuf {
+    paths::target_dir().join("release").join("dyad")
+}
+
+fn have_qemu() -> bool {
+    Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `dyad qemu` as a child: its output lines with the moment each arrived; stopped with
+/// SIGTERM (the clean stop) or killed on drop (its machines die with it).
+struct Launcher {
+    child: Child,
+    lines: Arc<Mutex<Vec<(Instant, String)>>>,
+}
+
+impl Launcher {
+    fn start(enclosure: &Path, firmware: &Path) -> Launcher {
+        let mut child = Command::new(dyad_tool())
+            .arg("qemu")
+            .arg("--enclosure")
+            .arg(enclosure)
+            .arg("--firmware")
+            .arg(firmware)
+            .arg("--timeout")
+            .arg(LAUNCHER_LIMIT_SECONDS.to_string())
+            .arg("--quiet")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dyad qemu");
+        let lines: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+        for pipe in [
+            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr")),
+        ] {
+            let lines = lines.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    println!("  | {line}");
+                    lines.lock().unwrap().push((Instant::now(), line));
+                }
+            });
+        }
+        Launcher { child, lines }
+    }
+
+    /// When the first line containing `text` came, waiting up to `timeout` for it.
+    fn wait_for(&mut self, text: &str, timeout: Duration) -> Instant {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((at, _)) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, l)| l.contains(text))
+            {
+                return *at;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "dyad qemu ended ({status}) before printing '{text}':\n{}",
+                    self.output()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no '{text}' from dyad qemu within {timeout:?}:\n{}",
+                self.output()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn output(&self) -> String {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().map(|(_, l)| format!("{l}\n")).collect()
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        let _ = child::terminate(&mut self.child, STOP_TIMEOUT);
+    }
+}
+
+/// The LUN lines of `devlist -v` that name a drive's identity (serial, device id, NAA,
+/// EUI), in order.
+fn identities(devlist: &str) -> Vec<String> {
+    devlist
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            t.starts_with("naa=")
+                || t.starts_with("eui=")
+                || t.starts_with("path=")
+                || t.split_whitespace()
+                    .next()
+                    .is_some_and(|w| w.parse::<u32>().is_ok())
+        })
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+fn url(port: u16, lun: u32) -> String {
+    format!("iscsi://127.0.0.1:{port}/{TARGET}/{lun}")
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+#[test]
+fn two_qemu_boards_boot_and_serve_the_shared_drives() {
+    assert!(
+        have_qemu(),
+        "qemu-system-x86_64 is not installed: `make deps` installs qemu-system-x86"
+    );
+    let firmware = board_firmware();
+    paths::require_file(
+        &firmware,
+        "build the board firmware with `make firmware-defmt`",
+    )
+    .expect("board firmware");
+    paths::require_file(
+        &dyad_tool(),
+        "build it with `cargo build --release -p tools`",
+    )
+    .expect("dyad tool");
+    paths::require_file(&paths::pattern_binary(), "build it with `make initiator`")
+        .expect("iscsi-pattern");
+    let dir = TempDir::new("qemu").expect("enclosure folder");
+    let enclosure = dir.path();
+
+    let mut launcher = Launcher::start(enclosure, &firmware);
+    let started_a = launcher.wait_for("dyad: qemu-a: QEMU started", Duration::from_secs(300));
+    let started_b = launcher.wait_for("dyad: qemu-b: QEMU started", Duration::from_secs(10));
+
+    // The consoles, connected while the machines boot: the banner and the first prompt
+    // come once the firmware is up.
+    let connect = |letter: char| {
+        let socket = enclosure.join(format!("qemu-{letter}.console"));
+        thread::spawn(move || {
+            let client = ConsoleClient::connect(&socket, BOOT_TIMEOUT);
+            (client, Instant::now())
+        })
+    };
+    let (console_a, console_b) = (connect('a'), connect('b'));
+    let (console_a, prompt_a) = console_a.join().unwrap();
+    let (console_b, prompt_b) = console_b.join().unwrap();
+    let mut console_a =
+        console_a.unwrap_or_else(|e| panic!("console A: {e}\n{}", launcher.output()));
+    let mut console_b =
+        console_b.unwrap_or_else(|e| panic!("console B: {e}\n{}", launcher.output()));
+    assert_eq!(console_a.prompt(), "dyad-a> ");
+    assert_eq!(console_b.prompt(), "dyad-b> ");
+    assert!(
+        console_a.banner().contains("controller A"),
+        "{}",
+        console_a.banner()
+    );
+
+    // Both boards see the same drives with the same identities.
+    let devlist_a = console_a.run("devlist -v").expect("devlist on A");
+    let devlist_b = console_b.run("devlist -v").expect("devlist on B");
+    assert!(devlist_a.ok, "{}", devlist_a.output);
+    assert!(devlist_b.ok, "{}", devlist_b.output);
+    println!("board A devlist -v:\n{}", devlist_a.output);
+    let ids_a = identities(&devlist_a.output);
+    assert!(
+        ids_a.iter().any(|l| l == "path=slot:0"),
+        "{}",
+        devlist_a.output
+    );
+    assert!(
+        ids_a.iter().any(|l| l == "path=slot:1"),
+        "{}",
+        devlist_a.output
+    );
+    assert_eq!(
+        ids_a,
+        identities(&devlist_b.output),
+        "A and B disagree on the drives"
+    );
+    // The backplane as each board sees it (the `slot` verb comes with the backplane work).
+    for (name, console) in [("A", &mut console_a), ("B", &mut console_b)] {
+        let slots = console.run("slot list").expect("slot list");
+        println!(
+            "board {name} slot list ({}):\n{}",
+            if slots.ok { "ok" } else { "refused" },
+            slots.output
+        );
+    }
+
+    // iSCSI from the host: discovery, then the first full login. (Discovery announces the
+    // machine's own portal, 10.0.2.15:3260, which only the forwarded port reaches: so no
+    // `iscsi-ls -s`, which would log in there to list the LUNs.)
+    let discovery = child::run_with_timeout(
+        Command::new("iscsi-ls").arg("iscsi://127.0.0.1:13260"),
+        Duration::from_secs(60),
+    )
+    .expect("iscsi-ls");
+    assert!(
+        discovery.success() && discovery.stdout.contains(TARGET),
+        "discovery through board A: {}",
+        discovery.combined()
+    );
+    let login_deadline = Instant::now() + BOOT_TIMEOUT;
+    let logged_in = loop {
+        let inq = iscsi_inq(&url(13260, 0), None).expect("iscsi-inq");
+        if inq.success() {
+            break Instant::now();
+        }
+        assert!(
+            Instant::now() < login_deadline,
+            "no login to board A: {}",
+            inq.combined()
+        );
+        thread::sleep(Duration::from_millis(200));
+    };
+
+    // Data through one board, read back through the other, on each drive (virtio-blk on
+    // LUN 0, NVMe on LUN 1). B reads the range first: a board that kept its own page cache
+    // of the drive would answer the second read from it, stale.
+    for lun in [0u32, 1] {
+        let (a, b) = (url(13260, lun), url(13261, lun));
+        let seed = 6000 + u64::from(lun);
+        let before = pattern_verify(&b, 2048, 64, seed).expect("read on B");
+        assert_eq!(
+            before.status.and_then(|s| s.code()),
+            Some(1),
+            "LUN {lun} before the write: {}",
+            before.combined()
+        );
+        let wrote = pattern_write(&a, 2048, 64, seed).expect("write on A");
+        assert!(
+            wrote.success(),
+            "LUN {lun} write through A: {}",
+            wrote.combined()
+        );
+        let fresh = pattern_verify(&b, 2048, 64, seed).expect("read on B");
+        assert!(
+            fresh.success(),
+            "LUN {lun}: B does not read what A wrote: {}",
+            fresh.combined()
+        );
+        let wrote = pattern_write(&b, 8192, 128, seed + 10).expect("write on B");
+        assert!(
+            wrote.success(),
+            "LUN {lun} write through B: {}",
+            wrote.combined()
+        );
+        let back = pattern_verify(&a, 8192, 128, seed + 10).expect("read on A");
+        assert!(
+            back.success(),
+            "LUN {lun}: A does not read what B wrote: {}",
+            back.combined()
+        );
+        // The same unit serial number through either board.
+        let serial_a = iscsi_inq(&a, Some(0x80)).expect("inquiry on A");
+        let serial_b = iscsi_inq(&b, Some(0x80)).expect("inquiry on B");
+        assert!(serial_a.success(), "{}", serial_a.combined());
+        assert_eq!(
+            serial_a.stdout, serial_b.stdout,
+            "LUN {lun}'s serial differs between boards"
+        );
+    }
+    let inquiry_b = console_b
+        .run("inquiry -l 1")
+        .expect("inquiry on B's console");
+    println!("board B inquiry -l 1:\n{}", inquiry_b.output);
+
+    // The clean stop: Ctrl-Alt-Del to both, each firmware stops and powers off.
+    drop(console_a);
+    drop(console_b);
+    let stop = Instant::now();
+    child::signal(launcher.child.id(), libc::SIGTERM).expect("SIGTERM to dyad qemu");
+    let status = child::wait_timeout(&mut launcher.child, STOP_TIMEOUT)
+        .expect("wait")
+        .unwrap_or_else(|| panic!("dyad qemu did not stop within {STOP_TIMEOUT:?}"));
+    let stopped_in = stop.elapsed();
+    thread::sleep(Duration::from_millis(200));
+    let output = launcher.output();
+    assert!(status.success(), "dyad qemu: {status}\n{output}");
+    for board in ["qemu-a", "qemu-b"] {
+        assert!(
+            output.contains(&format!("dyad: {board}: powered off cleanly")),
+            "{board} did not power off cleanly:\n{output}"
+        );
+    }
+
+    // What the kernel consoles recorded: the interlink cable checked both ways.
+    for letter in ['a', 'b'] {
+        let log = std::fs::read_to_string(enclosure.join(format!("qemu-{letter}.log"))).unwrap();
+        assert!(
+            log.contains("interlink: cable checked both ways"),
+            "qemu-{letter}'s interlink:\n{log}"
+        );
+        assert!(log.contains("dyad: powering off"), "qemu-{letter}:\n{log}");
+    }
+    // The data is on the shared drive files.
+    let drive = std::fs::read(enclosure.join("slot-00.img")).unwrap();
+    assert!(
+        drive[2048 * 512..2112 * 512].iter().any(|&b| b != 0),
+        "slot 0 holds no data where A wrote"
+    );
+
+    // The defmt log port, decoded against the firmware's ELF.
+    let decoded = Command::new("defmt-print")
+        .arg("-e")
+        .arg(&firmware)
+        .stdin(std::fs::File::open(enclosure.join("qemu-a.defmt")).expect("qemu-a.defmt"))
+        .output()
+        .expect("run defmt-print (installed by `make deps`)");
+    let log = String::from_utf8_lossy(&decoded.stdout);
+    println!("board A's defmt log:\n{log}");
+    for line in ["INFO  controller 1 ready", "INFO  stopping"] {
+        assert!(
+            log.contains(line),
+            "board A's defmt log lacks '{line}':\n{log}"
+        );
+    }
+
+    let cache = paths::target_dir().join("qemu");
+    let vmlinux = std::fs::read_dir(cache.join("kernel"))
+        .ok()
+        .and_then(|d| {
+            d.flatten()
+                .map(|e| e.path().join("vmlinux"))
+                .find(|p| p.exists())
+        })
+        .unwrap_or_default();
+    let initramfs = cache.join("image").join("initramfs.cpio.gz");
+    println!(
+        "QEMU start to console prompt: A {:.2} s, B {:.2} s",
+        prompt_a.duration_since(started_a).as_secs_f64(),
+        prompt_b.duration_since(started_b).as_secs_f64()
+    );
+    println!(
+        "QEMU start to first iSCSI login: {:.2} s",
+        logged_in.duration_since(started_a).as_secs_f64()
+    );
+    println!(
+        "clean stop of both machines: {:.2} s",
+        stopped_in.as_secs_f64()
+    );
+    println!(
+        "image: kernel (PVH vmlinux) {} bytes, initramfs {} bytes (firmware {} bytes unstripped)",
+        file_size(&vmlinux),
+        file_size(&initramfs),
+        file_size(&firmware)
+    );
+}
