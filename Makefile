@@ -133,15 +133,21 @@ image:
 	echo "public key: $(IMAGE_KEYS)/dyad-image.pub.pem"
 
 # The QEMU enclosure (issue 6): boards A and B as two QEMU machines booting the board
-# firmware (make firmware-defmt) on Debian's kernel, fetched once into target/qemu/.
+# firmware (make firmware-defmt) on Debian's kernel, fetched once into target/qemu/. The
+# launcher flashes the signed image into each board's flash (var/qemu/board-a.flash, when
+# the image is new there) and plays the boot ROM: it prints which slot boots, on trial or
+# confirmed, and why it refused any; the firmware confirms its image once it is up.
 # Consoles: `target/release/dyad console qemu-a|qemu-b`; iSCSI: 127.0.0.1:13260 (A) and
-# 13261 (B). TCG unless ACCEL=kvm. Ctrl-C stops both machines cleanly.
+# 13261 (B). TCG unless ACCEL=kvm; NO_FLASH=1 boots the kernel and initramfs directly.
+# Ctrl-C stops both machines cleanly.
 .PHONY: qemu qemu-images qemu-test
 qemu: qemu-images
-	target/release/dyad qemu$(if $(ACCEL), --accel $(ACCEL))
+	target/release/dyad qemu$(if $(ACCEL), --accel $(ACCEL))$(if $(NO_FLASH), --no-flash)
 
-# What the boards boot: the kernel (PVH vmlinux) under target/qemu/kernel/ and the
-# initramfs target/qemu/image/initramfs.cpio.gz (the firmware as /init, modules, ctl.conf).
+# What the boards boot: the kernel (PVH vmlinux) under target/qemu/kernel/, the initramfs
+# target/qemu/image/initramfs.cpio.gz (the firmware as /init, modules, ctl.conf), and both
+# bundled into the signed image target/qemu/image/dyad-qemu.img (the development key of
+# `make image`, var/enclosure/keys/, made on first use: never commit it).
 qemu-images: firmware-defmt
 	$(CARGO) build --release -p tools
 	target/release/dyad qemu --prepare-only

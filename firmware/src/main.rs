@@ -7,6 +7,7 @@ mod configuration;
 mod console;
 mod identity;
 mod log;
+mod memory;
 mod options;
 mod parameter_store;
 mod qemu_board;
@@ -222,6 +223,11 @@ async fn run(options: Options) -> Result<(), String> {
     println!("dyad: {ready}");
     #[cfg(feature = "defmt")]
     log::notice(&ready);
+    if let Some((rss, peak)) = memory::resident_kib() {
+        log::notice(&format!(
+            "memory: {rss} KiB resident ({peak} KiB at most) with {luns} LUNs"
+        ));
+    }
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}

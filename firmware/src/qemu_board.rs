@@ -4,8 +4,10 @@
 //! NICs, drives) and points the options at it: the enclosure folder is a tmpfs in which each
 //! backplane slot is a link to its drive's block device, the configuration is the one the
 //! image carries, the log goes to the log port. While it runs, [`serve_console`] serves the
-//! console on the first serial port. When it stops (Ctrl-Alt-Del from the launcher arrives as
-//! SIGINT), [`power_off`] flushes and powers the machine off, which ends the QEMU process.
+//! console on the first serial port and, the controller being up (the self-test so far),
+//! [`confirm_image`] confirms the image the board booted in its flash. When it stops
+//! (Ctrl-Alt-Del from the launcher arrives as SIGINT), [`power_off`] flushes and powers the
+//! machine off, which ends the QEMU process.
 //! A failed bring-up and a panic power off too: PID 1 must never just exit.
 
 use std::path::{Path, PathBuf};
@@ -119,12 +121,12 @@ fn identity_bytes(enclosure: u64, serial: &str) -> [u8; 16] {
 }
 
 /// Serves the console on the first serial port, one session after another (like a getty:
-/// `quit` ends a session and the next one starts with the banner). Does nothing off the
-/// qemu board.
+/// `quit` ends a session and the next one starts with the banner), then confirms the
+/// image the board booted ([`confirm_image`]). Does nothing off the qemu board.
 pub fn serve_console(live: &Rc<LiveConfiguration>, nexus: NexusId) {
-    if MACHINE.get().is_none() {
+    let Some(machine) = MACHINE.get() else {
         return;
-    }
+    };
     let live = live.clone();
     tokio::task::spawn_local(async move {
         let path = Path::new(board::qemu::CONSOLE_PORT);
@@ -154,6 +156,52 @@ pub fn serve_console(live: &Rc<LiveConfiguration>, nexus: NexusId) {
             }
         }
     });
+    // Spawned after the console, and run once `run` waits for its stop signal: by then the
+    // configuration is applied, the listeners are bound, the console port is open and the
+    // ready line is out.
+    let flash = machine.flash.as_ref().map(|d| d.path.clone());
+    tokio::task::spawn_local(async move {
+        let Some(path) = flash else {
+            note("image not confirmed: the machine has no board flash (started without the boot ROM)");
+            return;
+        };
+        let line = match tokio::task::spawn_blocking(move || confirm_image(&path)).await {
+            Ok(line) => line,
+            Err(e) => format!("image not confirmed: {e}"),
+        };
+        note(&line);
+        crate::log::notice(&line);
+    });
+}
+
+/// The firmware's side of the trial boot: once its self-test has passed (for now: the
+/// controller is up; with HA, also having met its peer), it confirms the image it booted,
+/// so the boot ROM keeps booting it instead of reverting it at the next boot. Returns the
+/// line to log (see [`board::qemu::IMAGE_LINE`]). The flash is a block device: the boot
+/// state is written and synced (a flush QEMU passes on to the host's flash file) before
+/// this returns.
+fn confirm_image(path: &Path) -> String {
+    let result = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+        .and_then(|file| {
+            ::image::BoardFlash::open(file, ::image::Layout::BOARD)
+                .and_then(|mut flash| flash.confirm())
+                .map_err(|e| format!("{}: {e}", path.display()))
+        });
+    match result {
+        Ok(c) if c.newly => format!(
+            "image confirmed: slot {}, version {}, board security counter {}",
+            c.slot, c.version, c.security_counter
+        ),
+        Ok(c) => format!(
+            "image already confirmed: slot {}, version {}",
+            c.slot, c.version
+        ),
+        Err(why) => format!("image not confirmed: {why}"),
+    }
 }
 
 /// Flushes everything and powers the machine off; never returns.

@@ -296,6 +296,35 @@ impl Firmware {
         self.launch()
     }
 
+    /// Whether it has exited, without waiting: `Some(status)` once it has (it is then reaped,
+    /// and `pid()` is `None` until it is started again), `None` while it runs.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        let Some(process) = self.child.as_mut() else {
+            return Err(io::Error::other("the firmware is not running"));
+        };
+        let status = process.try_wait()?;
+        if status.is_some() {
+            self.child = None;
+        }
+        Ok(status)
+    }
+
+    /// SIGKILL at once, for a firmware not trusted to stop cleanly (a hung one); returns how
+    /// it ended (its own exit status if it had already ended).
+    pub fn kill(&mut self) -> io::Result<ExitStatus> {
+        let Some(mut process) = self.child.take() else {
+            return Err(io::Error::other("the firmware is not running"));
+        };
+        if let Err(e) = process.kill() {
+            // Already ended (and reaped, on older std): its status is what is left to tell.
+            if process.try_wait()?.is_none() {
+                self.child = Some(process);
+                return Err(e);
+            }
+        }
+        process.wait()
+    }
+
     /// Waits until it exits by itself (or by a signal someone else sent).
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         match self.child.take() {

@@ -4,11 +4,20 @@
 //! By default the controller starts from the enclosure's `ctl.conf` (written from a
 //! commented sample the first time); `--config FILE` names another. The legacy firmware
 //! flags (`-- --lun ... --listen ...`) still start it the old way, without a file.
+//!
+//! It supervises the controller as the sim board would: one whose watchdog expires (hung,
+//! not petting) is killed and started again, as is one that ends without being asked to (a
+//! crash, or the peer's reset fence), at most 5 times a minute; one the peer fenced off
+//! (`<enclosure>/controller-X.off`) is left off, and `dyad run` ends with an error.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::time::Duration;
+use std::process::{ExitCode, ExitStatus};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use board::sim::{watchdog_state, WatchdogState};
 
 use dyad_tests::console_client::controller_letter;
 use dyad_tests::{Firmware, FirmwareConfig, DEFAULT_TARGET_IQN};
@@ -135,21 +144,229 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         signals::forward_to(pid);
     }
     println!("{}", start.banner);
+    supervise(&mut firmware, &enclosure, controller)
+}
 
-    let status = firmware
-        .wait()
-        .map_err(|e| format!("waiting for the firmware: {e}"))?;
+/// How often the launcher looks at the firmware and its watchdog.
+const POLL: Duration = Duration::from_millis(200);
+/// The crash-loop guard: at most this many restarts ...
+const RESTART_LIMIT: usize = 5;
+/// ... within this long, then the launcher gives up.
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// Starts in a row that do not reach the ready line before the launcher gives up (a start
+/// that hangs takes up to its ready timeout, longer than the window).
+const FAILED_STARTS_LIMIT: u32 = 3;
+
+/// Keeps the firmware running as the sim board would: a watchdog that expires (the firmware
+/// hangs) or an end that nobody asked for (a crash, the peer's reset fence) starts it again;
+/// the peer's power-off fence, a clean stop and a crash loop end `dyad run`.
+fn supervise(
+    firmware: &mut Firmware,
+    enclosure: &Path,
+    controller: u8,
+) -> Result<ExitCode, String> {
+    let name = format!(
+        "controller {}",
+        controller_letter(controller).to_ascii_uppercase()
+    );
+    let mut guard = CrashLoopGuard::new(RESTART_LIMIT, RESTART_WINDOW);
+    let mut restarts = 0u32;
+    let mut watchdog_unreadable = false;
+    loop {
+        thread::sleep(POLL);
+        // Held while we look: a signal that comes meanwhile goes to the process once we know
+        // it still runs, never to a reaped process id.
+        signals::hold();
+        let exited = firmware
+            .try_wait()
+            .map_err(|e| format!("waiting for the firmware: {e}"))?;
+        let why = match exited {
+            Some(status) if status.success() || signals::stop_requested() => {
+                return Ok(ended(status));
+            }
+            Some(status) => format!("{name} ended with {}", describe(status)),
+            None => {
+                match watchdog_state(enclosure, controller, SystemTime::now()) {
+                    Ok(WatchdogState::Expired { overdue }) => {
+                        // Hung: not trusted to stop cleanly.
+                        firmware
+                            .kill()
+                            .map_err(|e| format!("cannot kill the hung firmware: {e}"))?;
+                        let why = format!(
+                            "{name}'s watchdog expired ({} ms overdue)",
+                            overdue.as_millis()
+                        );
+                        if signals::stop_requested() {
+                            eprintln!("dyad: {why} while it was stopping: killed it");
+                            return Ok(ExitCode::FAILURE);
+                        }
+                        why
+                    }
+                    Ok(WatchdogState::Alive { .. } | WatchdogState::Disarmed) => {
+                        watchdog_unreadable = false;
+                        resume(firmware);
+                        continue;
+                    }
+                    Err(e) => {
+                        if !watchdog_unreadable {
+                            watchdog_unreadable = true;
+                            eprintln!("dyad: cannot read {name}'s watchdog: {e}");
+                        }
+                        resume(firmware);
+                        continue;
+                    }
+                }
+            }
+        };
+        // It is down; start it again unless something says not to.
+        let mut why = why;
+        let mut failed_starts = 0;
+        loop {
+            let off = off_path(enclosure, controller);
+            if off.exists() {
+                eprintln!(
+                    "dyad: {why}: the peer fenced it off ({} is there): not restarting it; \
+                     `dyad run` starts it again",
+                    off.display()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            if signals::stop_requested() {
+                eprintln!("dyad: {why}: asked to stop, so not restarting it");
+                return Ok(ExitCode::FAILURE);
+            }
+            if !guard.allow(Instant::now()) {
+                eprintln!(
+                    "dyad: {why}, after {RESTART_LIMIT} restarts in the last {} s: giving up \
+                     (a crash loop; its output is above)",
+                    RESTART_WINDOW.as_secs()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            eprintln!("dyad: {why}: restarting it");
+            match firmware.restart() {
+                Ok(()) => break,
+                Err(e) => {
+                    failed_starts += 1;
+                    // Its output was echoed as it came: the first line says what went wrong.
+                    let e = e.to_string();
+                    eprintln!(
+                        "dyad: {name} did not come back: {}",
+                        e.lines().next().unwrap_or_default()
+                    );
+                    if failed_starts >= FAILED_STARTS_LIMIT {
+                        eprintln!(
+                            "dyad: {name} failed to start {failed_starts} times in a row: \
+                             giving up"
+                        );
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    thread::sleep(Duration::from_secs(1));
+                    why = format!("{name} did not come back");
+                }
+            }
+        }
+        restarts += 1;
+        resume(firmware);
+        println!(
+            "dyad: controller {controller} of enclosure {} is up again (restart {restarts}); {}",
+            enclosure.display(),
+            console_hint(enclosure, controller)
+        );
+    }
+}
+
+/// `<enclosure>/controller-a.off`: the peer's power-off fence left it, telling the launcher
+/// not to start the controller again (board::sim's fence, which does not export its name).
+fn off_path(enclosure: &Path, controller: u8) -> PathBuf {
+    enclosure.join(format!("controller-{}.off", controller_letter(controller)))
+}
+
+/// Signals go to the firmware again (and one held meanwhile is delivered).
+fn resume(firmware: &Firmware) {
+    if let Some(pid) = firmware.pid() {
+        signals::forward_to(pid);
+    }
+}
+
+/// How `dyad run` ends when the firmware ended as asked (or cleanly by itself).
+fn ended(status: ExitStatus) -> ExitCode {
     if status.success() {
         // The firmware has said that it stopped; nothing to add.
-        return Ok(ExitCode::SUCCESS);
+        return ExitCode::SUCCESS;
     }
-    eprintln!("dyad: the firmware ended with {status}");
-    Ok(ExitCode::from(
+    eprintln!("dyad: the firmware ended with {}", describe(status));
+    ExitCode::from(
         status
             .code()
             .and_then(|c| u8::try_from(c).ok())
             .unwrap_or(1),
-    ))
+    )
+}
+
+/// `exit status 3`, `signal 9 (SIGKILL)`.
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    let Some(signal) = status.signal() else {
+        return status.to_string();
+    };
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("signal {signal}"),
+    };
+    let core = if status.core_dumped() {
+        ", core dumped"
+    } else {
+        ""
+    };
+    format!("signal {signal} ({name}{core})")
+}
+
+/// At most `limit` restarts within `window`.
+struct CrashLoopGuard {
+    limit: usize,
+    window: Duration,
+    restarts: VecDeque<Instant>,
+}
+
+impl CrashLoopGuard {
+    fn new(limit: usize, window: Duration) -> Self {
+        CrashLoopGuard {
+            limit,
+            window,
+            restarts: VecDeque::new(),
+        }
+    }
+
+    /// Whether a restart at `now` is allowed; if so it is counted.
+    fn allow(&mut self, now: Instant) -> bool {
+        while self
+            .restarts
+            .front()
+            .is_some_and(|&at| now.duration_since(at) >= self.window)
+        {
+            self.restarts.pop_front();
+        }
+        if self.restarts.len() >= self.limit {
+            return false;
+        }
+        self.restarts.push_back(now);
+        true
+    }
 }
 
 /// How to start the firmware, and what to print once it is up.
@@ -390,6 +607,45 @@ mod tests {
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_crash_loop_guard_allows_so_many_restarts_per_window() {
+        let mut guard = CrashLoopGuard::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        assert!(guard.allow(at(0)));
+        assert!(guard.allow(at(10)));
+        assert!(guard.allow(at(20)));
+        assert!(!guard.allow(at(30)), "a fourth within the minute");
+        // A refused restart is not counted: the first leaves the window at 60 s.
+        assert!(guard.allow(at(60)));
+        assert!(!guard.allow(at(65)));
+        assert!(guard.allow(at(70)));
+    }
+
+    #[test]
+    fn describes_exits_and_signals() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(describe(ExitStatus::from_raw(3 << 8)), "exit status 3");
+        assert_eq!(describe(ExitStatus::from_raw(9)), "signal 9 (SIGKILL)");
+        assert_eq!(
+            describe(ExitStatus::from_raw(libc::SIGSEGV | 0x80)),
+            "signal 11 (SIGSEGV, core dumped)"
+        );
+        assert_eq!(describe(ExitStatus::from_raw(libc::SIGUSR1)), "signal 10");
+    }
+
+    #[test]
+    fn the_off_marker_is_the_fences() {
+        assert_eq!(
+            off_path(Path::new("/e"), 1),
+            Path::new("/e/controller-a.off")
+        );
+        assert_eq!(
+            off_path(Path::new("/e"), 2),
+            Path::new("/e/controller-b.off")
+        );
     }
 
     #[test]

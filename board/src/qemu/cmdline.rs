@@ -61,6 +61,9 @@ pub struct BootParams {
     pub enclosure_id: Option<u64>,
     /// How many backplane drives to wait for before starting: `dyad.drives` (0 when absent).
     pub drives: u32,
+    /// Whether the machine has the board's flash disk to wait for: `dyad.flash=1` (a
+    /// machine started without the boot ROM has none).
+    pub flash: bool,
 }
 
 impl BootParams {
@@ -73,6 +76,7 @@ impl BootParams {
         let mut link_mac = None;
         let mut enclosure_id = None;
         let mut drives = 0;
+        let mut flash = false;
         for word in cmdline.split_whitespace() {
             let Some(rest) = word.strip_prefix(PREFIX) else {
                 continue;
@@ -100,6 +104,13 @@ impl BootParams {
                         .parse()
                         .map_err(|_| named("want a number of drives".into()))?
                 }
+                "flash" => {
+                    flash = match value {
+                        "1" => true,
+                        "0" => false,
+                        _ => return Err(named("want 0 or 1".into())),
+                    }
+                }
                 _ => {}
             }
         }
@@ -110,6 +121,7 @@ impl BootParams {
             link_mac: link_mac.ok_or_else(|| missing("link_mac"))?,
             enclosure_id,
             drives,
+            flash,
         })
     }
 
@@ -124,6 +136,9 @@ impl BootParams {
             words.push(format!("{PREFIX}enclosure={id:016x}"));
         }
         words.push(format!("{PREFIX}drives={}", self.drives));
+        if self.flash {
+            words.push(format!("{PREFIX}flash=1"));
+        }
         words
     }
 
@@ -165,6 +180,7 @@ mod tests {
             link_mac: Mac([0x52, 0x54, 0, 0x12, 1, 0x0b]),
             enclosure_id: Some(0x0123_4567_89ab_cdef),
             drives: 2,
+            flash: true,
         };
         let line = format!(
             "console=ttyS2 panic=-1 {} virtio_blk.foo=1 dyad.future=x\n",
@@ -189,6 +205,11 @@ mod tests {
             "dyad.controller=a dyad.iscsi_mac=52:54:00:12:00:0a dyad.link_mac=52:54:00:12:01:0a",
         )
         .unwrap();
-        assert_eq!((ok.controller, ok.enclosure_id, ok.drives), (1, None, 0));
+        assert_eq!(
+            (ok.controller, ok.enclosure_id, ok.drives, ok.flash),
+            (1, None, 0, false)
+        );
+        let e = BootParams::parse("dyad.controller=1 dyad.flash=yes").unwrap_err();
+        assert!(e.contains("dyad.flash=yes"), "{e}");
     }
 }

@@ -1,6 +1,7 @@
 //! The backplane's drives as the machine sees them: virtio-blk or NVMe block devices, each
 //! named by the serial QEMU gives it (`SLOT00`, see [`super::slot_serial`]), which is how a
 //! slot finds its `/dev/vdX` or `/dev/nvmeXnY` whatever order the kernel probed them in.
+//! The board's flash is found the same way, by its serial ([`super::FLASH_SERIAL`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -97,6 +98,38 @@ pub fn scan_in(sys_block: &Path) -> (Vec<Drive>, Vec<String>) {
     (drives, others)
 }
 
+/// The board's flash disk under `sys_block`: the virtio disk with the serial
+/// [`super::FLASH_SERIAL`]. It has no slot, so [`scan_in`] lists it among the others.
+pub fn find_flash_in(sys_block: &Path) -> Option<Drive> {
+    let entries = std::fs::read_dir(sys_block).ok()?;
+    entries.flatten().find_map(|entry| {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        match drive(sys_block, &name) {
+            Some((None, d)) if d.kind == DriveKind::Virtio && d.serial == super::FLASH_SERIAL => {
+                Some(d)
+            }
+            _ => None,
+        }
+    })
+}
+
+/// Waits up to `timeout` for the board's flash disk and its device node.
+pub fn wait_for_flash(timeout: Duration) -> Result<Drive, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(flash) = find_flash_in(Path::new("/sys/block")).filter(|d| d.path.exists()) {
+            return Ok(flash);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "no board flash (a virtio disk with serial {}) after {timeout:?}",
+                super::FLASH_SERIAL
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Waits up to `timeout` until at least `count` slot drives are there with their device
 /// nodes (NVMe namespaces appear a while after the driver loads), then returns them all.
 pub fn wait_for(count: u32, timeout: Duration) -> Result<Vec<Drive>, String> {
@@ -168,6 +201,13 @@ mod tests {
         write(&root.join("vdb/serial"), "BOOT\n");
         write(&root.join("vdb/size"), "8\n");
         write(&root.join("loop0/size"), "0\n");
+        assert_eq!(find_flash_in(&root), None);
+        write(&root.join("vdc/serial"), "FLASH\n");
+        write(&root.join("vdc/size"), "526336\n");
+        let flash = find_flash_in(&root).unwrap();
+        assert_eq!(flash.path, Path::new("/dev/vdc"));
+        assert_eq!(flash.bytes, 257 << 20);
+        std::fs::remove_dir_all(root.join("vdc")).unwrap();
         let (drives, others) = scan_in(&root);
         assert_eq!(drives.len(), 2);
         assert_eq!(

@@ -1,7 +1,8 @@
 //! The bring-up of the whole machine, in the order it must happen: pseudo file systems,
 //! standard descriptors, panic and Ctrl-Alt-Del handling, the board parameters, the kernel
-//! modules, the NICs (by MAC) with the iSCSI address, the backplane drives, the log port,
-//! and the interlink cable check. What the firmware needs afterwards is in [`Machine`].
+//! modules, the NICs (by MAC) with the iSCSI address, the backplane drives, the board's
+//! flash, the log port, and the interlink cable check. What the firmware needs afterwards
+//! is in [`Machine`].
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -29,6 +30,8 @@ pub struct Machine {
     pub link_nic: Nic,
     /// The backplane's drives, by slot.
     pub drives: Vec<Drive>,
+    /// The board's flash (`dyad.flash=1`): where the firmware confirms the image it booted.
+    pub flash: Option<Drive>,
     pub modules: Loaded,
     /// The kernel release (`uname -r`).
     pub kernel: String,
@@ -114,6 +117,19 @@ pub fn bring_up() -> Result<Machine, String> {
     for drive in &drives {
         note(&drives::describe(drive));
     }
+    let flash = if params.flash {
+        let flash = drives::wait_for_flash(DEVICE_WAIT)?;
+        note(&format!(
+            "board flash: {} ({} MiB, serial {})",
+            flash.path.display(),
+            flash.bytes >> 20,
+            flash.serial
+        ));
+        Some(flash)
+    } else {
+        note("no board flash: booted without the boot ROM");
+        None
+    };
 
     let log_port = match serial::open_raw(Path::new(super::LOG_PORT), false) {
         Ok(port) => Some(port),
@@ -134,6 +150,7 @@ pub fn bring_up() -> Result<Machine, String> {
         iscsi_nic,
         link_nic,
         drives,
+        flash,
         modules,
         kernel,
         log_port,

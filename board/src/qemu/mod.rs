@@ -12,6 +12,10 @@
 //!   controller (raw Ethernet frames through AF_PACKET, cabled by `-netdev dgram`);
 //! - the backplane's drives, virtio-blk or NVMe, attached to both machines with `share-rw`,
 //!   each with the serial QEMU gives it ([`slot_serial`]) naming its slot;
+//! - the board's own flash (two image slots and the boot state, see the `image` crate), a
+//!   raw virtio-blk disk with the serial [`FLASH_SERIAL`] that only this machine has: the
+//!   launcher played the boot ROM on it before starting the machine, and the firmware
+//!   confirms the image it booted there once its self-test passed;
 //! - `/dev/ttyS0` the console, `/dev/ttyS1` the (defmt) log port, `/dev/ttyS2` the kernel
 //!   console, where the firmware's standard output and error go too, `/dev/ttyS3` the
 //!   peer-fence line (the launcher resets the other machine, see [`fence`]);
@@ -69,6 +73,15 @@ pub const LINK_PROBE_ETHERTYPE: u16 = 0x88B5;
 /// The line the firmware writes to the kernel console just before it powers the machine
 /// off; the launcher tells a clean power-off from a crash by it.
 pub const POWER_OFF_LINE: &str = "dyad: powering off";
+
+/// The serial of the board's flash disk (`-device virtio-blk-pci,...,serial=FLASH`).
+pub const FLASH_SERIAL: &str = "FLASH";
+/// The BOARD the qemu board's images carry: the boot ROM refuses images for other boards.
+pub const IMAGE_BOARD: &str = "dyad-qemu";
+/// How the firmware's kernel-console lines about the image it booted begin (`dyad: image
+/// confirmed: ...`, `dyad: image already confirmed: ...`, `dyad: image not confirmed:
+/// ...`); the launcher reports them.
+pub const IMAGE_LINE: &str = "dyad: image ";
 
 /// The serial QEMU gives the drive in `slot` (`-device ...,serial=SLOT00`).
 pub fn slot_serial(slot: u32) -> String {

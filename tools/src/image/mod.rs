@@ -7,7 +7,7 @@
 
 mod board;
 mod build;
-mod build_id;
+pub(crate) mod build_id;
 mod check;
 mod failure;
 mod inspect;

@@ -4,7 +4,8 @@
 //! machine type with qboot, two virtio NICs (the first on QEMU's user network with the host
 //! port forwarded to the guest's iSCSI port, the second the interlink, cabled to the other
 //! machine with `-netdev dgram`, a UDP tunnel on the loopback that needs no start order),
-//! every backplane drive with `share-rw=on`, and four serial ports:
+//! every backplane drive with `share-rw=on`, the board's own flash (when the boot ROM
+//! booted it from one) as a virtio disk with the serial `FLASH`, and four serial ports:
 //! - ttyS0: the console, a Unix socket QEMU serves (`<enclosure>/qemu-a.console`);
 //! - ttyS1: the defmt log port, written to `<enclosure>/qemu-a.defmt`;
 //! - ttyS2: the kernel console (and the firmware's standard output), read by the launcher
@@ -28,7 +29,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use board::qemu::cmdline::{BootParams, Mac};
-use board::qemu::{slot_serial, KERNEL_CONSOLE, POWER_OFF_LINE};
+use board::qemu::{slot_serial, IMAGE_LINE, KERNEL_CONSOLE, POWER_OFF_LINE};
 
 use super::monitor::Monitor;
 
@@ -154,11 +155,16 @@ pub struct MachineOptions {
     pub append: Vec<String>,
 }
 
-/// What the boot ROM hands over: the kernel and initramfs to start.
-#[derive(Clone, Debug)]
+/// What the boot ROM hands over: the kernel and initramfs to start, the board's flash for
+/// the machine (where the firmware confirms the image), and what the ROM decided.
+#[derive(Clone, Debug, Default)]
 pub struct BootFiles {
     pub kernel: PathBuf,
     pub initrd: PathBuf,
+    /// The board's flash file, attached to the machine alone.
+    pub flash: Option<PathBuf>,
+    /// The boot ROM's lines: one per slot considered, then what boots.
+    pub log: Vec<String>,
 }
 
 /// Host-side facts of the drive files: the cache mode QEMU can use on them.
@@ -213,6 +219,7 @@ pub fn command(
         link_mac: board.link_mac,
         enclosure_id: Some(enclosure_id),
         drives: drives.len() as u32,
+        flash: boot.flash.is_some(),
     };
     let mut append = vec![format!("console={KERNEL_CONSOLE}"), "panic=-1".to_string()];
     append.extend(params.to_words());
@@ -277,6 +284,20 @@ pub fn command(
             0x5 + i
         ));
     }
+    // The board's flash: this machine's alone (no share-rw); the firmware's confirmation is
+    // a write and a flush, which QEMU passes on to the file before the machine powers off.
+    if let Some(flash) = &boot.flash {
+        cmd.arg("-drive").arg(format!(
+            "file={},if=none,id=flash,format=raw,cache={}",
+            flash.display(),
+            cache_mode(flash)
+        ));
+        cmd.arg("-device").arg(format!(
+            "virtio-blk-pci,drive=flash,serial={},addr={:#x}",
+            board::qemu::FLASH_SERIAL,
+            0x5 + drives.len()
+        ));
+    }
     cmd
 }
 
@@ -317,6 +338,8 @@ pub struct ConsoleFacts {
     pub panicked: bool,
     /// The controller's `ready` line, and when it came (since QEMU started).
     pub ready: Option<Duration>,
+    /// The firmware's line about the image it booted (confirmed or not), and when it came.
+    pub image: Option<(Duration, String)>,
     /// Lines seen.
     pub lines: usize,
 }
@@ -383,6 +406,11 @@ fn console_reader(
             if facts.ready.is_none() && text.contains("dyad: controller") && text.contains(" ready")
             {
                 facts.ready = Some(at);
+            }
+            if facts.image.is_none() {
+                if let Some(i) = text.find(IMAGE_LINE) {
+                    facts.image = Some((at, text[i + "dyad: ".len()..].to_string()));
+                }
             }
         }
     })
@@ -564,13 +592,13 @@ impl Machine {
     }
 }
 
-/// Listens on each machine's fence line: a `reset` line from one resets the other. Runs
-/// until the launcher ends.
-pub fn serve_fence_lines(enclosure: &Path, monitors: [(char, PathBuf); 2]) {
-    for (i, (letter, _)) in monitors.iter().enumerate() {
-        let socket = fence_socket(enclosure, *letter);
-        let (peer_letter, peer_monitor) = monitors[1 - i].clone();
-        let letter = *letter;
+/// Listens on the fence line of each machine started (`letters`): a `reset` line from one
+/// resets the other. Runs until the launcher ends.
+pub fn serve_fence_lines(enclosure: &Path, letters: &[char]) {
+    for &letter in letters {
+        let socket = fence_socket(enclosure, letter);
+        let peer_letter = if letter == 'a' { 'b' } else { 'a' };
+        let peer_monitor = monitor_socket(enclosure, peer_letter);
         thread::spawn(move || {
             let stream = loop {
                 match UnixStream::connect(&socket) {
@@ -702,11 +730,18 @@ mod tests {
             bios: None,
             append: vec![],
         };
-        let boot = BootFiles {
+        let flash = dir.path().join("board-b.flash");
+        ensure_drive_file(&flash, 1 << 20).unwrap();
+        let mut boot = BootFiles {
             kernel: "vmlinux".into(),
             initrd: "initramfs.cpio.gz".into(),
+            ..BootFiles::default()
         };
         let b = Board::new(2, 13260, 13270);
+        let unflashed = args(&command(&b, &options, &boot, dir.path(), 0xabc, &drives)).join(" ");
+        assert!(!unflashed.contains("FLASH"), "{unflashed}");
+        assert!(!unflashed.contains("dyad.flash"), "{unflashed}");
+        boot.flash = Some(flash.clone());
         let cmd = command(&b, &options, &boot, dir.path(), 0xabc, &drives);
         let line = args(&cmd).join(" ");
         for part in [
@@ -720,6 +755,9 @@ mod tests {
             "local.port=13271,remote.type=inet,remote.host=127.0.0.1,remote.port=13270",
             "virtio-blk-pci,drive=slot0,serial=SLOT00,share-rw=on,addr=0x5",
             "nvme,drive=slot1,serial=SLOT01,share-rw=on,addr=0x6",
+            "dyad.drives=2 dyad.flash=1",
+            &format!("file={},if=none,id=flash,format=raw", flash.display()),
+            "virtio-blk-pci,drive=flash,serial=FLASH,addr=0x7",
         ] {
             assert!(line.contains(part), "no '{part}' in {line}");
         }

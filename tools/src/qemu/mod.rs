@@ -2,14 +2,20 @@
 //!
 //! It prepares what the boards boot (Debian's kernel, fetched and cached under
 //! `target/qemu/`, its ELF for a PVH boot, and an initramfs with the static firmware as
-//! `/init`, the kernel modules and the configuration), plays the boot ROM for each board,
-//! creates the backplane's drives in the enclosure folder, starts both machines and keeps
-//! them until Ctrl-C (or SIGTERM), when it stops them cleanly: Ctrl-Alt-Del to each, whose
-//! firmware stops and powers off. The consoles are `dyad console qemu-a` and `qemu-b`; the
-//! host reaches board A's iSCSI portal at 127.0.0.1:13260 and B's at 13261.
+//! `/init`, the kernel modules and the configuration), bundles them into a signed image
+//! (the development key, made on first use), flashes that image into each board's flash
+//! file (`<enclosure>/board-a.flash`, `board-b.flash`) unless the flash holds it already,
+//! then plays the boot ROM for each board (revert an unconfirmed trial, choose the slot,
+//! verify the signature, extract the kernel and initramfs) and starts its machine with its
+//! flash attached, where the firmware confirms the image after its self-test. It creates
+//! the backplane's drives in the enclosure folder, keeps both machines until Ctrl-C (or
+//! SIGTERM), and then stops them cleanly: Ctrl-Alt-Del to each, whose firmware stops and
+//! powers off. The consoles are `dyad console qemu-a` and `qemu-b`; the host reaches board
+//! A's iSCSI portal at 127.0.0.1:13260 and B's at 13261.
 
 pub mod boot_rom;
 pub mod cpio;
+pub mod firmware_image;
 pub mod initramfs;
 pub mod kernel;
 pub mod launch;
@@ -21,7 +27,9 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use boot_rom::{BootRom, DirectBoot};
+use ::image::Version;
+use boot_rom::{BootRom, DirectBoot, FlashBoot};
+use firmware_image::{Built, FlashOutcome};
 use launch::{Accel, Board, BootFiles, Drive, DriveKind, Echo, Ending, Machine, MachineOptions};
 
 /// The enclosure folder `dyad qemu` uses unless told otherwise.
@@ -36,7 +44,8 @@ const STOP_GRACE: Duration = Duration::from_secs(60);
 #[derive(clap::Args, Debug)]
 pub struct QemuArgs {
     /// The enclosure folder: the drives (slot-NN.img), the enclosure's identity, and each
-    /// board's console socket (qemu-a.console), logs (qemu-a.log, qemu-a.defmt) and
+    /// board's flash (board-a.flash), the kernel and initramfs its boot ROM extracted
+    /// (qemu-a.boot/), console socket (qemu-a.console), logs (qemu-a.log, qemu-a.defmt) and
     /// monitor socket.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_ENCLOSURE)]
     pub enclosure: PathBuf,
@@ -77,9 +86,28 @@ pub struct QemuArgs {
     /// Stop both machines after this many seconds (0: run until Ctrl-C).
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub timeout: u64,
-    /// Only prepare the kernel and the image, then exit.
+    /// Only prepare the kernel, the initramfs and the signed image, then exit.
     #[arg(long)]
     pub prepare_only: bool,
+    /// Boot the prepared kernel and initramfs directly: no image, no flash, no signature
+    /// check, nothing for the firmware to confirm (for development).
+    #[arg(long)]
+    pub no_flash: bool,
+    /// The private key the image is signed with; the boot ROM trusts its public half
+    /// (KEY.pub.pem beside it). Default: <enclosure>/keys/dyad-image.pem when there is one,
+    /// else (for the default enclosure) make image's var/enclosure/keys/dyad-image.pem;
+    /// made on first use. Never commit it.
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: Option<PathBuf>,
+    /// The image's version (default: the workspace's).
+    #[arg(long, value_name = "X.Y.Z[+B]")]
+    pub image_version: Option<Version>,
+    /// The image's security counter (boards refuse images below the highest they confirmed).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub security_counter: u32,
+    /// Which boards to start: a, b or both.
+    #[arg(long, value_delimiter = ',', default_value = "a,b", value_parser = ["a", "b"])]
+    pub boards: Vec<String>,
     /// Print nothing of the machines' kernel consoles (they are in the logs either way;
     /// by default the firmware's lines are printed).
     #[arg(long, short, conflicts_with = "verbose")]
@@ -139,6 +167,8 @@ pub struct Prepared {
     pub initrd: PathBuf,
     pub initrd_bytes: u64,
     pub firmware: PathBuf,
+    /// Where the image cache is (`target/qemu/image`).
+    pub image_dir: PathBuf,
 }
 
 /// Fetches the kernel (once) and builds the initramfs.
@@ -182,7 +212,50 @@ pub fn prepare(args: &QemuArgs) -> Result<Prepared, String> {
         initrd,
         initrd_bytes,
         firmware,
+        image_dir,
     })
+}
+
+/// Bundles the prepared kernel and initramfs into the signed image
+/// (`target/qemu/image/dyad-qemu.img`), with the key [`firmware_image::key_path`] picks
+/// (made on first use), and returns it with the boot ROM's trusted key.
+pub fn build_image(
+    args: &QemuArgs,
+    prepared: &Prepared,
+) -> Result<(Built, firmware_image::Keys), String> {
+    let default_enclosure = args.enclosure == Path::new(DEFAULT_ENCLOSURE);
+    let key_path =
+        firmware_image::key_path(args.key.as_deref(), &args.enclosure, default_enclosure);
+    let keys = firmware_image::keys(&key_path, args.key.is_none())?;
+    if keys.made {
+        println!(
+            "dyad: made the development key {} (never commit it)",
+            keys.private_path.display()
+        );
+    }
+    let version = match args.image_version {
+        Some(v) => v,
+        None => env!("CARGO_PKG_VERSION")
+            .parse()
+            .map_err(|e| format!("the workspace version: {e}"))?,
+    };
+    let spec = firmware_image::Spec {
+        version,
+        security_counter: args.security_counter,
+        elf: Some(&prepared.firmware),
+        git_commit: firmware_image::git_commit(&dyad_tests::paths::workspace_root()),
+    };
+    let out = prepared
+        .image_dir
+        .join(format!("{}.img", board::qemu::IMAGE_BOARD));
+    let built = firmware_image::build(
+        &prepared.kernel.vmlinux,
+        &prepared.initrd,
+        &spec,
+        &keys.signing,
+        &out,
+    )?;
+    Ok((built, keys))
 }
 
 fn file_size(path: &Path) -> u64 {
@@ -238,6 +311,18 @@ pub fn qemu(args: &QemuArgs) -> Result<ExitCode, String> {
         file_size(&prepared.firmware),
         prepared.initrd.display()
     );
+    let image = if args.no_flash {
+        None
+    } else {
+        let (built, keys) = build_image(args, &prepared)?;
+        println!(
+            "dyad: signed image {}: {}, signed with {}",
+            built.path.display(),
+            firmware_image::describe(&built),
+            keys.private_path.display()
+        );
+        Some((built, keys))
+    };
     if args.prepare_only {
         return Ok(ExitCode::SUCCESS);
     }
@@ -271,10 +356,11 @@ pub fn qemu(args: &QemuArgs) -> Result<ExitCode, String> {
         .map(|d| format!("slot {} {} ({})", d.slot, d.kind.name(), d.path.display()))
         .collect();
     println!("dyad: drives: {}", described.join(", "));
-    let boards = [
-        Board::new(1, args.iscsi_port, args.link_port),
-        Board::new(2, args.iscsi_port, args.link_port),
-    ];
+    let boards: Vec<Board> = [1, 2]
+        .into_iter()
+        .map(|controller| Board::new(controller, args.iscsi_port, args.link_port))
+        .filter(|b| args.boards.iter().any(|l| l.starts_with(b.letter())))
+        .collect();
     launch::check_ports_free(&boards)?;
     let qemu = std::env::var_os("DYAD_QEMU")
         .map(PathBuf::from)
@@ -287,16 +373,50 @@ pub fn qemu(args: &QemuArgs) -> Result<ExitCode, String> {
         bios: qboot.exists().then(|| qboot.to_path_buf()),
         append: args.append.clone(),
     };
-    let rom = DirectBoot(BootFiles {
-        kernel: k.vmlinux.clone(),
-        initrd: prepared.initrd.clone(),
-    });
+    let rom: Box<dyn BootRom> = match &image {
+        None => {
+            println!("dyad: --no-flash: booting the kernel and initramfs directly (no boot ROM)");
+            Box::new(DirectBoot(BootFiles {
+                kernel: k.vmlinux.clone(),
+                initrd: prepared.initrd.clone(),
+                ..BootFiles::default()
+            }))
+        }
+        Some((built, keys)) => {
+            for board in &boards {
+                let path = firmware_image::flash_path(dir, board.letter());
+                match firmware_image::flash_if_new(&path, built)? {
+                    FlashOutcome::Flashed(f) => println!(
+                        "dyad: {}: flashed the image into slot {} of {}: pending, its next boot is a trial",
+                        board.name(),
+                        f.slot,
+                        path.display()
+                    ),
+                    FlashOutcome::AlreadyThere { slot, status } => println!(
+                        "dyad: {}: {} holds the image already (slot {slot}, {status}): not flashed",
+                        board.name(),
+                        path.display()
+                    ),
+                }
+            }
+            Box::new(FlashBoot {
+                enclosure: dir.clone(),
+                key: keys.trusted.clone(),
+                board_name: board::qemu::IMAGE_BOARD.to_string(),
+            })
+        }
+    };
 
     stop_signals::install();
     let mut machines: Vec<Machine> = Vec::new();
     for board in &boards {
         let boot = match rom.boot(board) {
-            Ok(boot) => boot,
+            Ok(boot) => {
+                for line in &boot.log {
+                    println!("dyad: {}: boot ROM: {line}", board.name());
+                }
+                boot
+            }
             Err(e) => {
                 for m in &mut machines {
                     m.kill();
@@ -333,17 +453,13 @@ pub fn qemu(args: &QemuArgs) -> Result<ExitCode, String> {
             }
         }
     }
-    launch::serve_fence_lines(
-        dir,
-        [
-            ('a', dir.join("qemu-a.monitor")),
-            ('b', dir.join("qemu-b.monitor")),
-        ],
-    );
+    let letters: Vec<char> = boards.iter().map(Board::letter).collect();
+    launch::serve_fence_lines(dir, &letters);
 
     let started = Instant::now();
     let limit = (args.timeout > 0).then(|| Duration::from_secs(args.timeout));
-    let mut announced = [false; 2];
+    let mut announced = vec![false; machines.len()];
+    let mut announced_image = vec![false; machines.len()];
     let mut timed_out = false;
     loop {
         if let Some(signal) = stop_signals::received() {
@@ -361,6 +477,14 @@ pub fn qemu(args: &QemuArgs) -> Result<ExitCode, String> {
                 announced[i] = true;
                 println!(
                     "dyad: {}: controller ready {:.3} s after QEMU started",
+                    m.board.name(),
+                    at.as_secs_f64()
+                );
+            }
+            if let (false, Some((at, line))) = (announced_image[i], m.facts().image) {
+                announced_image[i] = true;
+                println!(
+                    "dyad: {}: firmware: {line} ({:.3} s after QEMU started)",
                     m.board.name(),
                     at.as_secs_f64()
                 );
