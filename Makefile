@@ -99,7 +99,7 @@ IMAGE_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head
 IMAGE_SECURITY_COUNTER ?= 1
 IMAGE_OUT ?= target/image/$(IMAGE_BOARD).img
 IMAGE_KEYS := var/enclosure/keys
-KERNEL ?= $(firstword $(wildcard target/qemu/kernel/*/vmlinux))
+KERNEL ?= $(firstword $(wildcard target/qemu/kernel/*/vmlinuz))
 INITRAMFS ?= $(wildcard target/qemu/image/initramfs.cpio.gz)
 .PHONY: image
 image:

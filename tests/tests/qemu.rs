@@ -220,15 +220,15 @@ fn slot_line(status: &str, slot: char) -> String {
         .to_string()
 }
 
-/// The launcher's cache: the kernel (PVH vmlinux) and the initramfs it built, and the
-/// signed image.
-fn cached_vmlinux() -> PathBuf {
+/// The launcher's cache: the kernel (the bzImage the image carries, and the PVH vmlinux
+/// unpacked from it) and the initramfs it built, and the signed image.
+fn cached_kernel(name: &str) -> PathBuf {
     let cache = paths::target_dir().join("qemu");
     std::fs::read_dir(cache.join("kernel"))
         .ok()
         .and_then(|d| {
             d.flatten()
-                .map(|e| e.path().join("vmlinux"))
+                .map(|e| e.path().join(name))
                 .find(|p| p.exists())
         })
         .unwrap_or_default()
@@ -544,7 +544,8 @@ fn two_qemu_boards_boot_and_serve_the_shared_drives() {
         );
     }
 
-    let vmlinux = cached_vmlinux();
+    let bzimage = cached_kernel("vmlinuz");
+    let vmlinux = cached_kernel("vmlinux");
     let initramfs = cached_image("initramfs.cpio.gz");
     println!(
         "QEMU start to console prompt: A {:.2} s, B {:.2} s",
@@ -560,8 +561,9 @@ fn two_qemu_boards_boot_and_serve_the_shared_drives() {
         stopped_in.as_secs_f64()
     );
     println!(
-        "image: kernel (PVH vmlinux) {} bytes, initramfs {} bytes (firmware {} bytes unstripped); \
-         signed image {} bytes",
+        "image: kernel bzImage {} bytes (PVH vmlinux {} bytes, unpacked by the boot ROM), \
+         initramfs {} bytes (firmware {} bytes unstripped); signed image {} bytes",
+        file_size(&bzimage),
         file_size(&vmlinux),
         file_size(&initramfs),
         file_size(&firmware),
@@ -654,7 +656,7 @@ fn a_broken_image_is_reverted_and_the_board_comes_back_on_the_previous_one() {
     let built = dyad_image(&[
         "build".as_ref(),
         "--kernel".as_ref(),
-        cached_vmlinux().as_os_str(),
+        cached_kernel("vmlinuz").as_os_str(),
         "--initramfs".as_ref(),
         broken.as_os_str(),
         "--version".as_ref(),

@@ -248,8 +248,10 @@ pub fn build_image(
     let out = prepared
         .image_dir
         .join(format!("{}.img", board::qemu::IMAGE_BOARD));
+    // The image carries the compressed bzImage (8 MB, not the 66 MB PVH ELF); the boot ROM
+    // unpacks the ELF after verifying it.
     let built = firmware_image::build(
-        &prepared.kernel.vmlinux,
+        &prepared.kernel.vmlinuz,
         &prepared.initrd,
         &spec,
         &keys.signing,
