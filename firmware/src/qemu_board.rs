@@ -147,6 +147,12 @@ pub fn serve_console(live: &Rc<LiveConfiguration>, nexus: NexusId) {
             let mut input = FromTokio::new(port.try_clone());
             let mut output = FromTokio::new(port.try_clone());
             let mut executor = ControllerConsole::new(live.clone(), nexus);
+            // The slots are linked to the machine's drives in the enclosure folder.
+            if let Ok(enclosure) =
+                board::sim::Enclosure::open(Path::new(board::qemu::ENCLOSURE_DIR))
+            {
+                executor = executor.with_enclosure(enclosure);
+            }
             if let Err(e) =
                 ::console::shell::run(&mut input, &mut output, &mut executor, &prompt, &banner)
                     .await

@@ -392,15 +392,37 @@ fn two_qemu_boards_boot_and_serve_the_shared_drives() {
         identities(&devlist_b.output),
         "A and B disagree on the drives"
     );
-    // The backplane as each board sees it (the `slot` verb comes with the backplane work).
+    // The backplane as each board sees it: the same drives, with the same identities, in
+    // the same slots (both derive them from what the drive reports and the enclosure).
+    let mut tables = Vec::new();
     for (name, console) in [("A", &mut console_a), ("B", &mut console_b)] {
         let slots = console.run("slot list").expect("slot list");
-        println!(
-            "board {name} slot list ({}):\n{}",
-            if slots.ok { "ok" } else { "refused" },
+        println!("board {name} slot list:\n{}", slots.output);
+        assert!(
+            slots.ok,
+            "board {name}: slot list refused: {}",
             slots.output
         );
+        let present: Vec<String> = slots
+            .output
+            .lines()
+            .filter(|l| l.contains(" present "))
+            .map(|l| {
+                // Slot, transport, presence, designator, serial: not the LEDs or the LUN.
+                l.split_whitespace().take(5).collect::<Vec<_>>().join(" ")
+            })
+            .collect();
+        assert!(
+            !present.is_empty(),
+            "board {name} sees no drive: {}",
+            slots.output
+        );
+        tables.push(present);
     }
+    assert_eq!(
+        tables[0], tables[1],
+        "the boards disagree about the backplane"
+    );
 
     // iSCSI from the host: discovery, then the first full login. (Discovery announces the
     // machine's own portal, 10.0.2.15:3260, which only the forwarded port reaches: so no
