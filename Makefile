@@ -16,10 +16,12 @@ FUZZ_DIRS := firmware/iscsi/fuzz firmware/scsi/fuzz firmware/config/fuzz firmwar
 
 # One controller in the foreground, serving var/enclosure/ctl.conf (written the first
 # time: a 1 GiB drive in slot 0 on 127.0.0.1:3260); `make run CONF=FILE` serves FILE
-# instead. Ctrl-C stops it cleanly.
+# instead. It runs the board build (static, defmt) and shows its log decoded as it comes.
+# Ctrl-C stops it cleanly.
 run:
-	$(CARGO) build --release -p firmware -p tools
-	target/release/dyad run$(if $(CONF), --config $(CONF))
+	$(CARGO) build --release -p tools
+	$(MAKE) firmware-defmt
+	DYAD_FIRMWARE=$(FIRMWARE_BOARD) target/release/dyad run$(if $(CONF), --config $(CONF))
 
 # Lint, release build, then every unit and integration test; release because the
 # integration tests drive target/release/dyad-firmware.

@@ -4,6 +4,7 @@
 
 mod bench;
 mod console;
+mod defmt_log;
 mod enclosure;
 mod image;
 mod locate;

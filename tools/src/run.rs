@@ -133,12 +133,28 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     } else {
         legacy_flags(&enclosure, controller, args)?
     };
-    let firmware = FirmwareConfig {
+    let mut firmware = FirmwareConfig {
         binary: locate::firmware()?,
         ..start.firmware
     };
+    // The board build logs with defmt: to a capture in the enclosure folder, decoded here as
+    // it comes. (The plain build writes its log as text to standard error.)
+    let mut log = None;
+    if crate::defmt_log::is_defmt_build(&firmware.binary) && !has_flag(&firmware.args, "--log-port")
+    {
+        let capture = enclosure.join(format!(
+            "controller-{}.defmt",
+            if controller == 2 { 'b' } else { 'a' }
+        ));
+        firmware.args.push("--log-port".into());
+        firmware.args.push(capture.to_string_lossy().into_owned());
+        log = Some((capture, firmware.binary.clone()));
+    }
 
     signals::install();
+    let _follower = log
+        .as_ref()
+        .and_then(|(capture, elf)| crate::defmt_log::follow(capture, elf, "dyad: log: ", true));
     let mut firmware = Firmware::start_with(firmware).map_err(|e| e.to_string())?;
     if let Some(pid) = firmware.pid() {
         signals::forward_to(pid);

@@ -375,6 +375,7 @@ pub fn qemu(args: &QemuArgs) -> Result<ExitCode, String> {
         bios: qboot.exists().then(|| qboot.to_path_buf()),
         append: args.append.clone(),
     };
+    let mut followers = Vec::new();
     let rom: Box<dyn BootRom> = match &image {
         None => {
             println!("dyad: --no-flash: booting the kernel and initramfs directly (no boot ROM)");
@@ -446,6 +447,16 @@ pub fn qemu(args: &QemuArgs) -> Result<ExitCode, String> {
                     launch::log_path(dir, board.letter()).display()
                 );
                 machines.push(machine);
+                // The defmt log, decoded as it comes (not with --quiet: the tests decode
+                // the capture themselves).
+                if !args.quiet {
+                    followers.extend(crate::defmt_log::follow(
+                        &launch::defmt_path(dir, board.letter()),
+                        &prepared.firmware,
+                        &format!("dyad: {}: log: ", board.name()),
+                        false,
+                    ));
+                }
             }
             Err(e) => {
                 for m in &mut machines {
