@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 # Seconds per fuzz target for `make fuzz`.
 FUZZ_SECONDS ?= 60
 # The cargo-fuzz projects: the iSCSI codec and login, the SCSI core, ctl.conf.
-FUZZ_DIRS := firmware/iscsi/fuzz firmware/scsi/fuzz firmware/config/fuzz firmware/console/fuzz
+FUZZ_DIRS := firmware/iscsi/fuzz firmware/scsi/fuzz firmware/config/fuzz firmware/console/fuzz firmware/interlink/fuzz
 
 .PHONY: run test test-conformance deps deps-bench initiator bench fuzz clean firmware-defmt
 

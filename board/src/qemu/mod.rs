@@ -43,6 +43,8 @@ pub mod modules;
 #[cfg(target_os = "linux")]
 pub mod net;
 #[cfg(target_os = "linux")]
+pub mod packet_nic;
+#[cfg(target_os = "linux")]
 pub mod serial;
 #[cfg(target_os = "linux")]
 mod sys;

@@ -17,6 +17,7 @@
 
 mod clock;
 mod drive;
+mod fault;
 mod fence;
 mod nic;
 mod sidecar;
@@ -25,8 +26,9 @@ mod watchdog;
 
 pub use clock::SimClock;
 pub use drive::SimDrive;
+pub use fault::{FaultCommand, FaultHandle, FaultParseError, FaultPlan};
 pub use fence::{ControllerRegistration, SimPeerFence};
-pub use nic::UdpFrameNic;
+pub use nic::{NicCounters, UdpFrameNic};
 pub use sidecar::DriveRecord;
 pub use slots::{Pulled, PulledDrive, SimError, Snapshot};
 pub use watchdog::{watchdog_state, SimWatchdog, WatchdogState};
