@@ -222,7 +222,7 @@ async fn intact_under(plan: &str, bytes: u64) {
         p.faults.command(command).unwrap();
     }
     let t = within(
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         plan,
         bulk_throughput(&mut a, &mut b, bytes),
     )
@@ -250,7 +250,9 @@ async fn corrupt_frames_are_discarded_by_the_checksums() {
 
 #[tokio::test]
 async fn late_doubled_and_reordered_frames_still_deliver_intact_data() {
-    intact_under("delay 2,dup 20,reorder 10", 2 << 20).await;
+    // Small, as the loss tests: each reordered frame can cost smoltcp (no SACK) a
+    // retransmission timeout, and the tests run side by side on two cores.
+    intact_under("delay 2,dup 20,reorder 10", 256 << 10).await;
 }
 
 #[tokio::test]
