@@ -40,6 +40,10 @@ pub struct Config {
     /// `pidfile PATH`: dyad writes no pid file; kept so a FreeBSD file loads and saves
     /// unchanged, with no effect.
     pub pidfile: Option<String>,
+    /// `interlink-key HEX`: the pre-shared key both controllers of the enclosure prove on
+    /// their interlink (dyad's own statement; ctld has no interlink). Without one the
+    /// controller refuses to link and says so.
+    pub interlink_key: Option<InterlinkKey>,
     /// The predefined groups first (`default`, `no-authentication`, `no-access`), then the
     /// file's, in file order.
     pub auth_groups: Vec<AuthGroup>,
@@ -58,6 +62,7 @@ impl Default for Config {
             timeout: None,
             maxproc: None,
             pidfile: None,
+            interlink_key: None,
             auth_groups: vec![
                 AuthGroup::predefined(DEFAULT_AUTH_GROUP).unwrap_or_default(),
                 AuthGroup::predefined(NO_AUTHENTICATION).unwrap_or_default(),
@@ -107,6 +112,49 @@ impl Config {
             TargetLunSource::Inline(l) => Some(&**l),
             TargetLunSource::Named(n) => self.lun(n),
         }
+    }
+}
+
+/// The interlink's pre-shared key: 32 bytes, written as 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InterlinkKey(pub [u8; 32]);
+
+impl core::fmt::Debug for InterlinkKey {
+    // The key stays out of logs and debug output.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("InterlinkKey(..)")
+    }
+}
+
+impl InterlinkKey {
+    /// Reads 64 hex digits (an `0x` before them is allowed); an all-zero key is refused,
+    /// as a key nobody chose.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let digits = text
+            .strip_prefix("0x")
+            .or_else(|| text.strip_prefix("0X"))
+            .unwrap_or(text);
+        if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(alloc::format!(
+                "interlink-key must be 64 hex digits (32 bytes), not {} characters",
+                digits.len()
+            ));
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            let pair = digits.get(2 * i..2 * i + 2).unwrap_or("00");
+            *byte = u8::from_str_radix(pair, 16)
+                .map_err(|_| String::from("interlink-key is not hex"))?;
+        }
+        if key == [0; 32] {
+            return Err("interlink-key must not be all zeros".into());
+        }
+        Ok(InterlinkKey(key))
+    }
+
+    /// As ctl.conf writes it.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| alloc::format!("{b:02x}")).collect()
     }
 }
 

@@ -243,8 +243,9 @@ impl<'a> Parser<'a> {
 
     pub fn parse(mut self) -> Result<Config, ConfigError> {
         // Where each global setting was first written.
-        let mut first: [Place; 4] = [Place::default(); 4];
+        let mut first: [Place; 5] = [Place::default(); 5];
         const PIDFILE: usize = 3;
+        const INTERLINK_KEY: usize = 4;
         loop {
             let t = self.peek().clone();
             let (keyword, place) = match t.kind {
@@ -305,11 +306,28 @@ impl<'a> Parser<'a> {
                     }
                     self.end_of_statement("pidfile")?;
                 }
+                "interlink-key" => {
+                    let (text, at) = self.value("64 hex digits", "interlink-key")?;
+                    let prior = first.get(INTERLINK_KEY).copied().unwrap_or_default();
+                    self.once(
+                        &self.config.interlink_key,
+                        prior,
+                        "interlink-key",
+                        "the configuration",
+                        place,
+                    )?;
+                    let key = InterlinkKey::parse(&text).map_err(|e| self.error(at, e))?;
+                    self.config.interlink_key = Some(key);
+                    if let Some(p) = first.get_mut(INTERLINK_KEY) {
+                        *p = place;
+                    }
+                    self.end_of_statement("interlink-key")?;
+                }
                 other => {
                     return Err(self.error(
                         place,
                         refusal(other, &UNSUPPORTED_GLOBAL).unwrap_or_else(|| {
-                            format!("unknown statement '{other}'; expected auth-group, portal-group, lun, target, debug, timeout, maxproc or pidfile")
+                            format!("unknown statement '{other}'; expected auth-group, portal-group, lun, target, debug, timeout, maxproc, pidfile or interlink-key")
                         }),
                     ))
                 }

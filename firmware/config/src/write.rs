@@ -29,6 +29,7 @@ const KEYWORDS: &[&str] = &[
     "foreign",
     "initiator-name",
     "initiator-portal",
+    "interlink-key",
     "listen",
     "listen-iser",
     "lun",
@@ -170,6 +171,9 @@ impl Config {
         }
         if let Some(p) = &self.pidfile {
             let _ = writeln!(out, "pidfile {}", quote(p));
+        }
+        if let Some(k) = &self.interlink_key {
+            let _ = writeln!(out, "interlink-key {}", k.to_hex());
         }
         for g in &self.auth_groups {
             if AuthGroup::predefined(&g.name).as_ref() == Some(g) {

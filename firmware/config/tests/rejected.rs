@@ -25,7 +25,7 @@ fn syntax_errors() {
         ("alias \"abc".into(), "ctl.conf:1:7: quoted string is not closed: expected '\"' before the end of the file"),
         ("pidfile \"\"".into(), "ctl.conf:1:9: empty quoted string: ctl.conf values cannot be empty"),
         (format!("{T} {{ lun 0 }}"), "ctl.conf:1:42: expected a LUN name or '{' after 'lun 0', found '}'"),
-        ("frobnicate 1".into(), "ctl.conf:1:1: unknown statement 'frobnicate'; expected auth-group, portal-group, lun, target, debug, timeout, maxproc or pidfile"),
+        ("frobnicate 1".into(), "ctl.conf:1:1: unknown statement 'frobnicate'; expected auth-group, portal-group, lun, target, debug, timeout, maxproc, pidfile or interlink-key"),
     ];
     check(&cases);
 }
@@ -167,4 +167,16 @@ fn check(cases: &[(String, &str)]) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn interlink_key_errors() {
+    let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    check(&[
+        ("interlink-key 0123".into(), "ctl.conf:1:15: interlink-key must be 64 hex digits (32 bytes), not 4 characters"),
+        (format!("interlink-key {}", key.replace('0', "g")), "ctl.conf:1:15: interlink-key must be 64 hex digits (32 bytes), not 64 characters"),
+        (format!("interlink-key {}", "0".repeat(64)), "ctl.conf:1:15: interlink-key must not be all zeros"),
+        (format!("interlink-key {key}\ninterlink-key {key}"), "ctl.conf:2:1: interlink-key for the configuration specified more than once; first at ctl.conf:1:1"),
+        ("interlink-key".into(), "ctl.conf:1:14: expected 64 hex digits after 'interlink-key', found end of file"),
+    ]);
 }

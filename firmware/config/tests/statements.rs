@@ -312,3 +312,19 @@ fn keywords_can_be_names_when_quoted() {
     assert!(c.lun("lun").is_some());
     assert!(c.to_text().contains("lun \"lun\" {"));
 }
+
+#[test]
+fn interlink_key_is_read_kept_secret_and_written_back() {
+    let key = "0x00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff";
+    let c = config::Config::parse("ctl.conf", &format!("interlink-key {key}\n")).unwrap();
+    let k = c.interlink_key.unwrap();
+    assert_eq!(k.0[1], 0x11);
+    assert_eq!(k.0[31], 0xff);
+    assert_eq!(format!("{k:?}"), "InterlinkKey(..)");
+    let text = c.to_text();
+    assert!(
+        text.contains("interlink-key 00112233445566778899aabbccddeeff"),
+        "{text}"
+    );
+    assert_eq!(config::Config::parse("ctl.conf", &text).unwrap(), c);
+}
