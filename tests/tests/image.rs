@@ -55,6 +55,15 @@ impl Run {
     }
 
     #[track_caller]
+    /// Asserts that standard output says `text`.
+    fn says(&self, text: &str) {
+        assert!(
+            self.stdout.contains(text),
+            "expected '{text}' in:\n{}",
+            self.stdout
+        );
+    }
+
     fn ok(self) -> Run {
         assert_eq!(
             self.code,
@@ -316,16 +325,8 @@ fn imgtool_verifies_our_images_and_we_verify_its() {
                 .unwrap(),
         )
         .ok();
-        assert!(
-            run.stdout.contains("Image was correctly validated"),
-            "{}",
-            run.stdout
-        );
-        assert!(
-            run.stdout.contains("Image version: 1.2.3+4"),
-            "{}",
-            run.stdout
-        );
+        run.says("Image was correctly validated");
+        run.says("Image version: 1.2.3+4");
     }
     // imgtool refuses a tampered payload too: the same oracle, both ways.
     let tampered = bench.flipped(&image, "tampered.img", 0x200 + 4096);
@@ -371,12 +372,7 @@ fn imgtool_verifies_our_images_and_we_verify_its() {
     let run = bench
         .verify(&theirs, &["--board", BOARD, "--min-security-counter", "9"])
         .ok();
-    assert!(
-        run.stdout
-            .contains("version 2.0.0+7, security counter 9, board dyad-qemu"),
-        "{}",
-        run.stdout
-    );
+    run.says("version 2.0.0+7, security counter 9, board dyad-qemu");
 }
 
 #[test]
@@ -386,18 +382,8 @@ fn verify_accepts_a_good_image_and_inspect_shows_it() {
     let run = bench
         .verify(&image, &["--board", BOARD, "--min-security-counter", "5"])
         .ok();
-    assert!(
-        run.stdout
-            .contains("version 1.2.3, security counter 5, board dyad-qemu, component controller"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("bundle: kernel 12000 bytes, initramfs 20000 bytes"),
-        "{}",
-        run.stdout
-    );
+    run.says("version 1.2.3, security counter 5, board dyad-qemu, component controller");
+    run.says("bundle: kernel 12000 bytes, initramfs 20000 bytes");
     let run = dyad([
         OsStr::new("image"),
         OsStr::new("inspect"),
@@ -420,11 +406,7 @@ fn verify_accepts_a_good_image_and_inspect_shows_it() {
         "  component kernel offset=4096 length=12000 sha256=",
         "  component initramfs offset=16384 length=20000 sha256=",
     ] {
-        assert!(
-            run.stdout.contains(expected),
-            "missing {expected:?} in\n{}",
-            run.stdout
-        );
+        run.says(expected);
     }
 }
 
@@ -484,7 +466,7 @@ fn build_unsigned_then_sign() {
         unsigned.as_os_str(),
     ])
     .ok();
-    assert!(run.stdout.contains("unsigned"), "{}", run.stdout);
+    run.says("unsigned");
     bench
         .verify(&unsigned, &[])
         .refused("unsigned: the image has no ED25519 signature");
@@ -534,7 +516,7 @@ fn pending_image_that_never_confirms_is_reverted() {
     assert!(bench.booted_kernel().starts_with("kernel 1.0.0"));
     let v2 = bench.build("v2", "2.0.0", 2);
     let run = bench.flash(&v2, false).ok();
-    assert!(run.stdout.contains("flashed: slot B"), "{}", run.stdout);
+    run.says("flashed: slot B");
     let run = bench.boot().ok();
     assert!(
         run.stdout
@@ -545,38 +527,15 @@ fn pending_image_that_never_confirms_is_reverted() {
     assert!(bench.booted_kernel().starts_with("kernel 2.0.0"));
     // The firmware exits before confirming. Next boot:
     let run = bench.boot().ok();
-    assert!(
-        run.stdout
-            .contains("boot: slot B (2.0.0): booted as a trial and never confirmed: reverted"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("booting: slot A, version 1.0.0, security counter 1"),
-        "{}",
-        run.stdout
-    );
+    run.says("boot: slot B (2.0.0): booted as a trial and never confirmed: reverted");
+    run.says("booting: slot A, version 1.0.0, security counter 1");
     assert!(bench.booted_kernel().starts_with("kernel 1.0.0"));
     let run = bench.status().ok();
-    assert!(
-        run.stdout
-            .contains("rejected: booted as a trial and never confirmed"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("security counter: 1\n"),
-        "{}",
-        run.stdout
-    );
+    run.says("rejected: booted as a trial and never confirmed");
+    run.says("security counter: 1\n");
     // And the board stays on v1.
     let run = bench.boot().ok();
-    assert!(
-        run.stdout.contains("booting: slot A, version 1.0.0"),
-        "{}",
-        run.stdout
-    );
+    run.says("booting: slot A, version 1.0.0");
 }
 
 #[test]
@@ -587,18 +546,9 @@ fn confirmed_update_stays() {
     bench.flash(&v2, false).ok();
     bench.boot().ok();
     let run = bench.confirm().ok();
-    assert!(
-        run.stdout
-            .contains("confirmed: slot B, version 2.0.0, board security counter 2"),
-        "{}",
-        run.stdout
-    );
+    run.says("confirmed: slot B, version 2.0.0, board security counter 2");
     let run = bench.boot().ok();
-    assert!(
-        run.stdout.contains("boot: slot B (2.0.0): confirmed"),
-        "{}",
-        run.stdout
-    );
+    run.says("boot: slot B (2.0.0): confirmed");
     assert!(!run.stdout.contains("trial"), "{}", run.stdout);
     assert!(bench.booted_kernel().starts_with("kernel 2.0.0"));
 }
@@ -616,14 +566,9 @@ fn downgrade_is_refused_unless_forced() {
         .flash(&old, false)
         .refused("downgrade: the image's security counter 1 is below the board's 2");
     let run = bench.flash(&old, true).ok();
-    assert!(run.stdout.contains("forced downgrade"), "{}", run.stdout);
+    run.says("forced downgrade");
     let run = bench.boot().ok();
-    assert!(
-        run.stdout
-            .contains("booting: slot A, version 1.5.0, security counter 1"),
-        "{}",
-        run.stdout
-    );
+    run.says("booting: slot A, version 1.5.0, security counter 1");
     assert!(bench.booted_kernel().starts_with("kernel 1.5.0"));
 }
 
@@ -632,16 +577,8 @@ fn boot_rom_refuses(bench: &Bench, bad: &Path, reason: &str) {
     bench.flash(bad, false).ok();
     let run = bench.boot().ok();
     let line = format!("boot: slot B (2.0.0): refused: {reason}");
-    assert!(
-        run.stdout.contains(&line),
-        "expected {line:?} in\n{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("booting: slot A, version 1.0.0"),
-        "{}",
-        run.stdout
-    );
+    run.says(&line);
+    run.says("booting: slot A, version 1.0.0");
     assert!(bench.booted_kernel().starts_with("kernel 1.0.0"));
 }
 
@@ -676,11 +613,7 @@ fn boot_rom_refuses_each_reason_by_name_and_falls_back() {
         "wrong board: the image is for dyad-sim, this board is dyad-qemu",
     );
     let run = bench.status().ok();
-    assert!(
-        run.stdout.contains("rejected: wrong board"),
-        "{}",
-        run.stdout
-    );
+    run.says("rejected: wrong board");
 }
 
 #[test]
@@ -711,17 +644,6 @@ fn boot_rom_refuses_a_downgrade_when_the_current_image_is_damaged() {
     flash.write_all_at(&[byte[0] ^ 1], at).unwrap();
     drop(flash);
     let run = bench.boot().refused("no bootable image");
-    assert!(
-        run.stdout
-            .contains("boot: slot B (2.0.0): refused: SHA-256 mismatch"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains(
-            "boot: slot A (1.0.0): refused: downgrade: the image's security counter 1 is below 2"
-        ),
-        "{}",
-        run.stdout
-    );
+    run.says("boot: slot B (2.0.0): refused: SHA-256 mismatch");
+    run.says("boot: slot A (1.0.0): refused: downgrade: the image's security counter 1 is below 2");
 }

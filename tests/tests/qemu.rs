@@ -304,8 +304,9 @@ fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-#[test]
-fn two_qemu_boards_boot_and_serve_the_shared_drives() {
+/// QEMU, the board firmware and the `dyad` tool, each named with how to get it; the
+/// firmware's path.
+fn prerequisites() -> PathBuf {
     assert!(
         have_qemu(),
         "qemu-system-x86_64 is not installed: `make deps` installs qemu-system-x86"
@@ -321,6 +322,12 @@ fn two_qemu_boards_boot_and_serve_the_shared_drives() {
         "build it with `cargo build --release -p tools`",
     )
     .expect("dyad tool");
+    firmware
+}
+
+#[test]
+fn two_qemu_boards_boot_and_serve_the_shared_drives() {
+    let firmware = prerequisites();
     paths::require_file(&paths::pattern_binary(), "build it with `make initiator`")
         .expect("iscsi-pattern");
     let _one = one_at_a_time();
@@ -600,21 +607,7 @@ fn two_qemu_boards_boot_and_serve_the_shared_drives() {
 
 #[test]
 fn a_broken_image_is_reverted_and_the_board_comes_back_on_the_previous_one() {
-    assert!(
-        have_qemu(),
-        "qemu-system-x86_64 is not installed: `make deps` installs qemu-system-x86"
-    );
-    let firmware = board_firmware();
-    paths::require_file(
-        &firmware,
-        "build the board firmware with `make firmware-defmt`",
-    )
-    .expect("board firmware");
-    paths::require_file(
-        &dyad_tool(),
-        "build it with `cargo build --release -p tools`",
-    )
-    .expect("dyad tool");
+    let firmware = prerequisites();
     let _one = one_at_a_time();
     let test_started = Instant::now();
     let dir = TempDir::new("qemu-revert").expect("enclosure folder");

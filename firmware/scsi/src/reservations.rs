@@ -1006,6 +1006,22 @@ impl Spc2Reservation {
             && !flags.contains(Flags::ALLOW_ON_RESV)
     }
 
+    /// With registrations present, RESERVE and RELEASE change nothing (SPC-4 §5.13.3, CRH = 1):
+    /// GOOD for a persistent reservation holder (or a registrant under a registrants only or
+    /// all registrants reservation), a conflict for anyone else. `None` without registrations.
+    fn registered_exception(
+        requester: &ITNexus,
+        pr: &PersistentReservations,
+    ) -> Option<Result<(), Refusal>> {
+        if pr.registrants().is_empty() {
+            None
+        } else if pr.has_holder_access(requester) {
+            Some(Ok(()))
+        } else {
+            Some(conflict())
+        }
+    }
+
     /// RESERVE(6)/(10). With registrations present the SPC-4 §5.13.3 exceptions (CRH = 1)
     /// apply: a persistent reservation holder (or a registrant under a registrants only or all
     /// registrants reservation) gets GOOD with nothing changed; anyone else a conflict.
@@ -1014,12 +1030,8 @@ impl Spc2Reservation {
         requester: &ITNexus,
         pr: &PersistentReservations,
     ) -> Result<(), Refusal> {
-        if !pr.registrants().is_empty() {
-            return if pr.has_holder_access(requester) {
-                Ok(())
-            } else {
-                conflict()
-            };
+        if let Some(answer) = Self::registered_exception(requester, pr) {
+            return answer;
         }
         match &self.holder {
             Some(h) if h != requester => conflict(),
@@ -1037,12 +1049,8 @@ impl Spc2Reservation {
         requester: &ITNexus,
         pr: &PersistentReservations,
     ) -> Result<(), Refusal> {
-        if !pr.registrants().is_empty() {
-            return if pr.has_holder_access(requester) {
-                Ok(())
-            } else {
-                conflict()
-            };
+        if let Some(answer) = Self::registered_exception(requester, pr) {
+            return answer;
         }
         if self.holder.as_ref() == Some(requester) {
             self.holder = None;
